@@ -1,0 +1,103 @@
+"""vitspace demo: ViT and DeiT side by side. Widgets only; the work is in the vitspace package."""
+import base64
+import threading
+from pathlib import Path
+
+import gradio as gr
+
+import vitspace as vs
+from vitspace.models import model_info
+
+EXAMPLES = sorted(str(p) for p in Path(__file__).with_name("examples").glob("*.jpg"))
+TOP_K = 5
+
+
+class RawImage(gr.Image):
+    """gr.Image that hands the raw upload to vitspace.load_image, which explains bad files to the user.
+
+    gr.Image would open the file itself and fail on corrupt or huge uploads with a bare "Error".
+    """
+
+    is_template = True  # same front end as gr.Image
+
+    def preprocess(self, payload):
+        if payload is None:
+            return None
+        if payload.url and payload.url.startswith("data:"):
+            return base64.b64decode(payload.url.split(",", 1)[1])
+        return payload.path
+
+
+def _choices() -> list[tuple[str, str]]:
+    def label(name: str) -> str:
+        info = model_info(name)
+        return name if info.available else f"{name} (weights unavailable here)"
+    return [(label(n), n) for n in vs.list_models()]
+
+
+def _confidences(p: vs.Prediction) -> dict[str, float]:
+    return dict(p.topk)
+
+
+def _summary(c: vs.Comparison) -> str:
+    rows = "\n".join(f"| {p.model} | {p.label} | {p.topk[0][1]:.1%} | {p.latency_ms:.1f} ms |" for p in c.predictions)
+    verdict = "**The models agree.**" if c.agree else "**The models disagree.**"
+    return f"{verdict}\n\n| model | top-1 | probability | latency |\n|---|---|---|---|\n{rows}"
+
+
+def classify(image, model_a: str, model_b: str, random_weights: bool):
+    if image is None:
+        raise gr.Error("Upload an image, take one with the webcam, paste one, or click an example.")
+    try:
+        c = vs.compare(image, [model_a, model_b], top_k=TOP_K, pretrained=not random_weights)
+    except vs.USER_ERRORS as e:
+        raise gr.Error(str(e)) from None
+    a, b = c.predictions
+    return (gr.Label(_confidences(a), label=a.model), gr.Label(_confidences(b), label=b.model), _summary(c))
+
+
+def refresh(image, *args):
+    """Re-run on a new image or model; an emptied image clears the answers."""
+    return (None, None, "") if image is None else classify(image, *args)
+
+
+def build_demo() -> gr.Blocks:
+    default_a, default_b = vs.default_pair()
+    choices = _choices()
+    with gr.Blocks(title="vitspace: ViT vs DeiT") as demo:
+        gr.Markdown("# vitspace\nVision Transformers (ViT) and data-efficient, distilled ones (DeiT), side by side.")
+        with gr.Tab("Classify"):
+            with gr.Row():
+                with gr.Column():
+                    image = RawImage(sources=["upload", "webcam", "clipboard"], type="filepath", label="Image")
+                    with gr.Row():
+                        model_a = gr.Dropdown(choices, value=default_a, label="Model A (ViT)")
+                        model_b = gr.Dropdown(choices, value=default_b, label="Model B (DeiT)")
+                    random_weights = gr.Checkbox(False, label="Architecture only (random weights: for speed, not answers)")
+                    run = gr.Button("Classify", variant="primary")
+                    gr.Examples(EXAMPLES, inputs=image, label="Examples (CIFAR-10 test images)")
+                with gr.Column():
+                    with gr.Row():
+                        label_a = gr.Label(num_top_classes=TOP_K, label="Model A")
+                        label_b = gr.Label(num_top_classes=TOP_K, label="Model B")
+                    summary = gr.Markdown()
+            inputs, outputs = [image, model_a, model_b, random_weights], [label_a, label_b, summary]
+            run.click(classify, inputs, outputs, api_name="classify")
+            for trigger in (image.change, model_a.change, model_b.change, random_weights.change):
+                trigger(refresh, inputs, outputs, api_name=False)
+    return demo
+
+
+def _warm(names) -> None:
+    for name in names:
+        try:
+            vs.get_classifier(name)
+        except vs.USER_ERRORS:
+            pass  # the first request shows why
+
+
+demo = build_demo()
+
+if __name__ == "__main__":
+    threading.Thread(target=_warm, args=(vs.default_pair(),), daemon=True).start()
+    demo.queue(default_concurrency_limit=2, max_size=64).launch(max_file_size="25mb")

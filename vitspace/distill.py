@@ -1,0 +1,259 @@
+"""Train the embedded CIFAR-10 models: a convnet teacher, a ViT student and a DeiT student.
+
+    python -m vitspace.distill --model resnet9-cifar10 --data DIR --out runs/teacher
+    python -m vitspace.distill --model vit-tiny-cifar10 --data DIR --out runs/vit
+    python -m vitspace.distill --model deit-tiny-cifar10 --data DIR --out runs/deit \
+        --teacher runs/teacher/model.safetensors --distillation hard
+
+Each epoch is checkpointed (`OUT/last.pt`, `--resume` continues exactly), logged to `OUT/log.jsonl`,
+and the final weights land in `OUT/model.safetensors` with `OUT/model.json`. Runs under `torchrun`
+as DDP (gloo on CPU). Epoch-seeded randomness makes a resumed run equal to an uninterrupted one.
+"""
+import argparse
+import dataclasses
+import json
+import math
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from tqdm import tqdm
+
+from .data import CIFAR10_MEAN, CIFAR10_STD, TensorDataset, augment_batch, load_split
+from .losses import DistillationLoss
+from .nets import use_explicit_attention
+from .registry import create_model, get_spec
+
+__all__ = ["TrainConfig", "train", "main"]
+
+
+@dataclass
+class TrainConfig:
+    model: str = "deit-tiny-cifar10"        # registry name of the architecture to train
+    data: str | None = None                 # ImageFolder root with train/ and test/; None fetches CIFAR-10
+    out: str = "runs/deit"
+    epochs: int = 30
+    batch_size: int = 256                   # global, split across DDP ranks
+    opt: str = "adamw"                      # adamw | sgd (nesterov)
+    lr: float = 1e-3
+    min_lr: float = 1e-5
+    weight_decay: float = 0.05
+    warmup_epochs: float = 3.0
+    label_smoothing: float = 0.1
+    distillation: str = "none"              # none | hard | soft
+    alpha: float = 0.5                      # weight of the distillation loss
+    tau: float = 1.0                        # soft distillation temperature
+    teacher: str | None = None              # safetensors of the teacher (registry arch from --teacher-model)
+    teacher_model: str = "resnet9-cifar10"
+    bf16: bool = True                       # autocast; uses AMX on recent x86 CPUs
+    seed: int = 0
+    threads: int | None = None
+    limit_train: int | None = None          # train on a random subset (smoke tests)
+    limit_test: int | None = None
+    eval_every: int = 1
+    resume: bool = False
+
+
+def _dist_info() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _normalize(x: torch.Tensor) -> torch.Tensor:
+    mean = torch.tensor(CIFAR10_MEAN).view(1, 3, 1, 1) * 255
+    std = torch.tensor(CIFAR10_STD).view(1, 3, 1, 1) * 255
+    return (x - mean) / std
+
+
+def lr_at(cfg: TrainConfig, step: int, steps_per_epoch: int) -> float:
+    """Linear warm-up, then cosine decay to min_lr."""
+    warm = cfg.warmup_epochs * steps_per_epoch
+    total = cfg.epochs * steps_per_epoch
+    if step < warm:
+        return cfg.lr * (step + 1) / warm
+    t = (step - warm) / max(1, total - warm)
+    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * t))
+
+
+def _optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+    # no weight decay on norms, biases, tokens and position embeddings (timm's param_groups_weight_decay)
+    decay = [p for p in model.parameters() if p.ndim > 1 and p.requires_grad]
+    no_decay = [p for p in model.parameters() if p.ndim <= 1 and p.requires_grad]
+    no_decay += [p for n, p in model.named_parameters() if n in ("cls_token", "dist_token", "pos_embed")]
+    decay = [p for p in decay if not any(p is q for q in no_decay)]
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if cfg.opt == "sgd":
+        return torch.optim.SGD(groups, lr=cfg.lr, momentum=0.9, nesterov=True)
+    if cfg.opt == "adamw":
+        return torch.optim.AdamW(groups, lr=cfg.lr)
+    raise ValueError(f"unknown optimizer {cfg.opt!r}: use 'adamw' or 'sgd'")
+
+
+def _build_student(cfg: TrainConfig) -> torch.nn.Module:
+    model = use_explicit_attention(create_model(cfg.model, pretrained=False))
+    if cfg.distillation != "none":
+        if not hasattr(model, "set_distilled_training"):
+            raise ValueError(f"{cfg.model} has no distillation token; distil a DeiT model (deit-tiny-cifar10)")
+        model.set_distilled_training(True)
+    return model
+
+
+def _build_teacher(cfg: TrainConfig) -> torch.nn.Module | None:
+    if cfg.distillation == "none":
+        return None
+    if not cfg.teacher:
+        raise ValueError("--distillation needs --teacher PATH.safetensors (train one with --model resnet9-cifar10)")
+    teacher = create_model(cfg.teacher_model, pretrained=False)
+    teacher.load_state_dict(load_file(cfg.teacher))
+    return teacher.eval()
+
+
+@torch.no_grad()
+def evaluate_tensors(model: torch.nn.Module, ds: TensorDataset, batch_size: int = 500, bf16: bool = True) -> float:
+    """Top-1 accuracy of a CIFAR-normalised model on an in-memory data set."""
+    was_training = model.training
+    model.eval()
+    correct = 0
+    for i in range(0, len(ds), batch_size):
+        x = _normalize(ds.images[i:i + batch_size].float())
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            logits = model(x)
+        correct += (logits.argmax(1) == ds.labels[i:i + batch_size]).sum().item()
+    model.train(was_training)
+    return correct / len(ds)
+
+
+def _save_checkpoint(path: Path, **state) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)
+
+
+def _export(cfg: TrainConfig, model: torch.nn.Module, out: Path, metrics: dict) -> None:
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(out / "model.safetensors"))
+    spec = get_spec(cfg.model)
+    meta = {"model": cfg.model, "labels": list(spec.labels), "pretrained_cfg": spec.data_cfg,
+            "params": sum(p.numel() for p in model.parameters()), "train_config": dataclasses.asdict(cfg),
+            "metrics": metrics}
+    (out / "model.json").write_text(json.dumps(meta, indent=2))
+
+
+def train(cfg: TrainConfig) -> dict:
+    """Train cfg.model; returns the final metrics. Resumable from OUT/last.pt."""
+    rank, world = _dist_info()
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    train_ds, test_ds = load_split(cfg.data, "train"), load_split(cfg.data, "test")
+    if cfg.limit_train:
+        train_ds = train_ds.subset(cfg.limit_train, seed=cfg.seed)
+    if cfg.limit_test:
+        test_ds = test_ds.subset(cfg.limit_test, seed=cfg.seed)
+
+    torch.manual_seed(cfg.seed)
+    model = _build_student(cfg)
+    teacher = _build_teacher(cfg)
+    criterion = DistillationLoss(torch.nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing), teacher,
+                                 cfg.distillation, cfg.alpha, cfg.tau)
+    opt = _optimizer(cfg, model)
+    start_epoch, history = 0, []
+    ckpt_path = out / "last.pt"
+    if cfg.resume and ckpt_path.exists():
+        ckpt = torch.load(ckpt_path, weights_only=False)
+        model.load_state_dict(ckpt["model"])
+        opt.load_state_dict(ckpt["opt"])
+        start_epoch, history = ckpt["epoch"], ckpt["history"]
+        if rank == 0:
+            print(f"resumed {cfg.model} from {ckpt_path} at epoch {start_epoch}", flush=True)
+    ddp_model = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+
+    per_rank = cfg.batch_size // world
+    steps_per_epoch = len(train_ds) // cfg.batch_size
+    log = open(out / "log.jsonl", "a") if rank == 0 else None
+    for epoch in range(start_epoch, cfg.epochs):
+        torch.manual_seed(cfg.seed * 100_003 + epoch)  # drop-path and augmentation, identical on resume
+        gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
+        perm = torch.randperm(len(train_ds), generator=gen)
+        model.train()
+        t0, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
+        bar = tqdm(range(steps_per_epoch), desc=f"{cfg.model} epoch {epoch + 1}/{cfg.epochs}",
+                   disable=rank != 0, mininterval=1 if sys.stderr.isatty() else 60)
+        for step in bar:
+            for g in opt.param_groups:
+                g["lr"] = lr_at(cfg, epoch * steps_per_epoch + step, steps_per_epoch)
+            idx = perm[step * cfg.batch_size:(step + 1) * cfg.batch_size][rank * per_rank:(rank + 1) * per_rank]
+            x = _normalize(augment_batch(train_ds.images[idx], generator=gen))
+            y = train_ds.labels[idx]
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+                outputs = ddp_model(x)
+                loss = criterion(x, outputs, y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            logits = outputs[0] if isinstance(outputs, tuple) else outputs
+            seen += len(y)
+            loss_sum += loss.item() * len(y)
+            correct += (logits.argmax(1) == y).sum().item()
+            bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}", refresh=False)
+        elapsed = time.perf_counter() - t0
+        record = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen,
+                  "images_per_s": seen * world / elapsed, "epoch_s": elapsed, "lr": opt.param_groups[0]["lr"]}
+        if (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs:
+            record["test_acc"] = evaluate_tensors(model, test_ds, bf16=cfg.bf16)
+        history.append(record)
+        if rank == 0:
+            print(json.dumps(record), file=log, flush=True)
+            print(json.dumps(record), flush=True)
+            _save_checkpoint(ckpt_path, model=model.state_dict(), opt=opt.state_dict(), epoch=epoch + 1,
+                             history=history, config=dataclasses.asdict(cfg))
+    metrics = {"test_top1": history[-1].get("test_acc") if history else None,
+               "epochs": cfg.epochs, "train_seconds": sum(h["epoch_s"] for h in history),
+               "mean_images_per_s": sum(h["images_per_s"] for h in history) / max(1, len(history)),
+               "test_images": len(test_ds)}
+    if rank == 0:
+        _export(cfg, model, out, metrics)
+        log.close()
+    return metrics
+
+
+def _parse(argv=None) -> TrainConfig:
+    p = argparse.ArgumentParser(prog="python -m vitspace.distill", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    for f in dataclasses.fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        if f.type is bool or f.type == "bool":
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default)
+        else:
+            kind = {int: int, float: float}.get(f.type if isinstance(f.type, type) else None, None)
+            kind = kind or (int if "int" in str(f.type) else float if "float" in str(f.type) else str)
+            p.add_argument(flag, type=kind, default=f.default)
+    return TrainConfig(**vars(p.parse_args(argv)))
+
+
+def main(argv=None) -> int:
+    cfg = _parse(argv)
+    if "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1:
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    try:
+        metrics = train(cfg)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    print(json.dumps(metrics))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""Top-1 and top-5 accuracy on an image folder: `python -m vitspace.evaluate --model NAME --data DIR [--json]`.
+
+DIR holds one folder per class (`DIR/<class>/*`); class folders are matched to the model's labels by
+name (case-insensitive; any comma-separated synonym of an ImageNet label matches).
+"""
+import argparse
+import json
+import sys
+from dataclasses import asdict, dataclass
+
+import torch
+from tqdm import tqdm
+
+from .classifier import Classifier, get_classifier
+from .data import list_image_folder
+from .images import ImageError, load_image
+from .loading import WeightsUnavailableError
+from .registry import UnknownModelError
+
+__all__ = ["EvalResult", "evaluate", "main"]
+
+
+@dataclass
+class EvalResult:
+    model: str
+    n: int
+    top1: float
+    top5: float
+
+
+def _label_index(labels: list[str]) -> dict[str, int]:
+    index = {}
+    for i, label in enumerate(labels):
+        for name in [label, *label.split(",")]:
+            index.setdefault(name.strip().lower(), i)
+    return index
+
+
+def _class_targets(classes: tuple[str, ...], clf: Classifier) -> list[int]:
+    index = _label_index(clf.labels)
+    missing = [c for c in classes if c.lower() not in index]
+    if missing:
+        raise ValueError(f"class folders {missing} are not labels of {clf.name} "
+                         f"(its labels include {', '.join(clf.labels[:5])}, ...)")
+    return [index[c.lower()] for c in classes]
+
+
+def evaluate(clf: Classifier, data: str, batch_size: int = 64, limit: int | None = None,
+             progress: bool = True) -> EvalResult:
+    items, classes = list_image_folder(data)
+    if limit:
+        items = items[::max(1, len(items) // limit)][:limit]  # spread over classes
+    targets = torch.tensor(_class_targets(classes, clf))
+    top1 = top5 = n = 0
+    for i in tqdm(range(0, len(items), batch_size), desc=f"evaluate {clf.name}", disable=not progress, unit="batch"):
+        batch = items[i:i + batch_size]
+        images = [load_image(p) for p, _ in batch]
+        y = targets[torch.tensor([c for _, c in batch])]
+        top = clf.logits(images).topk(min(5, len(clf.labels)), dim=1).indices
+        top1 += (top[:, 0] == y).sum().item()
+        top5 += (top == y[:, None]).any(1).sum().item()
+        n += len(batch)
+    return EvalResult(clf.name, n, top1 / n, top5 / n)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m vitspace.evaluate", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", required=True)
+    p.add_argument("--data", required=True, help="image folder: DIR/<class>/<image>")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--limit", type=int, help="evaluate on at most this many images, spread over the classes")
+    p.add_argument("--random-weights", action="store_true")
+    p.add_argument("--json", action="store_true", help='print {"model", "n", "top1", "top5"}')
+    args = p.parse_args(argv)
+    try:
+        clf = get_classifier(args.model, pretrained=not args.random_weights)
+        result = evaluate(clf, args.data, args.batch_size, args.limit)
+    except (UnknownModelError, WeightsUnavailableError, ImageError, ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(asdict(result)))
+    else:
+        print(f"{result.model}: top-1 {result.top1:.2%}  top-5 {result.top5:.2%}  on {result.n} images")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
