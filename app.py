@@ -75,12 +75,12 @@ def build_demo() -> gr.Blocks:
                         model_b = gr.Dropdown(choices, value=default_b, label="Model B (DeiT)")
                     random_weights = gr.Checkbox(False, label="Architecture only (random weights: for speed, not answers)")
                     run = gr.Button("Classify", variant="primary")
-                    gr.Examples(EXAMPLES, inputs=image, label="Examples (CIFAR-10 test images)")
+                    gr.Examples(EXAMPLES, inputs=image, label="Examples (CIFAR-10 test images)", elem_id="examples")
                 with gr.Column():
                     with gr.Row():
-                        label_a = gr.Label(num_top_classes=TOP_K, label="Model A")
-                        label_b = gr.Label(num_top_classes=TOP_K, label="Model B")
-                    summary = gr.Markdown()
+                        label_a = gr.Label(num_top_classes=TOP_K, label="Model A", elem_id="label-a")
+                        label_b = gr.Label(num_top_classes=TOP_K, label="Model B", elem_id="label-b")
+                    summary = gr.Markdown(elem_id="summary")
             inputs, outputs = [image, model_a, model_b, random_weights], [label_a, label_b, summary]
             run.click(classify, inputs, outputs, api_name="classify")
             for trigger in (image.change, model_a.change, model_b.change, random_weights.change):

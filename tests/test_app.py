@@ -1,0 +1,76 @@
+"""The app's HTTP API, driven with gradio_client against `python app.py` as users launch it."""
+import os
+from pathlib import Path
+
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+
+from hostile import HOSTILE, ODD
+from vitspace.data import CIFAR10_CLASSES
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+PAIR = ("vit-tiny-cifar10", "deit-tiny-cifar10")
+
+
+@pytest.fixture(scope="module")
+def client(app_url):
+    return Client(app_url, verbose=False)
+
+
+def _classify(client, path, a=PAIR[0], b=PAIR[1], random_weights=False):
+    return client.predict(handle_file(str(path)), a, b, random_weights, api_name="/classify")
+
+
+def _assert_answer(result, models=PAIR):
+    label_a, label_b, summary = result
+    for label, model in zip((label_a, label_b), models):
+        value = label["value"]
+        assert label["label"] == model
+        assert value["label"] in CIFAR10_CLASSES and len(value["confidences"]) == 5
+        scores = [c["confidence"] for c in value["confidences"]]
+        assert scores == sorted(scores, reverse=True) and 0 < sum(scores) <= 1 + 1e-6
+    assert "ms |" in summary and ("agree" in summary)
+    return label_a["value"]["label"], label_b["value"]["label"]
+
+
+def test_api_classifies_an_example_with_the_embedded_pair(client):
+    _assert_answer(_classify(client, EXAMPLES / "cat.jpg"))
+
+
+def test_api_labels_architecture_only_models(client):
+    label_a, _, summary = _classify(client, EXAMPLES / "ship.jpg", "deit-tiny", PAIR[1], random_weights=True)
+    assert "architecture only" in label_a["label"] and "architecture only" in summary
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_api_rejects_hostile_upload_clearly_and_keeps_serving(client, name, tmp_path):
+    with pytest.raises(AppError) as e:
+        _classify(client, HOSTILE[name](tmp_path))
+    msg = str(e.value)
+    assert msg and "Traceback" not in msg and "File \"" not in msg
+    _assert_answer(_classify(client, EXAMPLES / "dog.jpg"))  # the server still serves
+
+
+@pytest.mark.parametrize("name", sorted(ODD))
+def test_api_accepts_odd_images(client, name, tmp_path):
+    _assert_answer(_classify(client, ODD[name](tmp_path)))
+
+
+def test_api_unknown_model_gets_a_clear_message(client):
+    with pytest.raises(AppError, match="vit-gigantic"):
+        _classify(client, EXAMPLES / "cat.jpg", "vit-gigantic")
+
+
+def test_api_unavailable_hub_weights_explain_how_to_provide_them(client):
+    with pytest.raises(AppError, match="HF_HUB_OFFLINE"):
+        _classify(client, EXAMPLES / "cat.jpg", "vit-base", "deit-base")
+
+
+def test_api_caps_upload_size(client, tmp_path):
+    big = tmp_path / "big.png"
+    big.write_bytes(os.urandom(26 * 1024 * 1024))
+    with pytest.raises(Exception) as e:
+        _classify(client, big)
+    assert "size" in str(e.value).lower() or "413" in str(e.value) or "large" in str(e.value).lower()
+    _assert_answer(_classify(client, EXAMPLES / "frog.jpg"))

@@ -1,0 +1,36 @@
+"""The demo in a real browser: Debian's Chromium driven by Playwright."""
+import shutil
+
+import pytest
+
+from vitspace.data import CIFAR10_CLASSES
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def page():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield browser.new_page(viewport={"width": 1280, "height": 900})
+        browser.close()
+
+
+def _top_label(page, elem_id: str) -> str:
+    return page.locator(f"#{elem_id} h2, #{elem_id} .output-class").first.inner_text(timeout=60_000).strip()
+
+
+def test_example_click_shows_both_models_labels(page, app_url, tmp_path):
+    page.goto(app_url, wait_until="networkidle")
+    page.locator("#examples").get_by_role("button").first.click()
+    page.locator("#summary").get_by_text("The models").wait_for(timeout=60_000)
+    for elem_id in ("label-a", "label-b"):
+        assert _top_label(page, elem_id) in CIFAR10_CLASSES
+    summary = page.locator("#summary").inner_text()
+    assert "vit-tiny-cifar10" in summary and "deit-tiny-cifar10" in summary and " ms" in summary
+    page.screenshot(path=str(tmp_path / "classify.png"))
