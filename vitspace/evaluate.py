@@ -45,6 +45,13 @@ def _class_targets(classes: tuple[str, ...], clf: Classifier) -> list[int]:
     return [index[c.lower()] for c in classes]
 
 
+def _load(path, root):
+    try:
+        return load_image(path)
+    except ImageError as e:  # name the bad file: a data set may hold thousands
+        raise ImageError(f"{path.relative_to(root)}: {e}") from None
+
+
 def evaluate(clf: Classifier, data: str, batch_size: int = 64, limit: int | None = None,
              progress: bool = True) -> EvalResult:
     items, classes = list_image_folder(data)
@@ -54,7 +61,7 @@ def evaluate(clf: Classifier, data: str, batch_size: int = 64, limit: int | None
     top1 = top5 = n = 0
     for i in tqdm(range(0, len(items), batch_size), desc=f"evaluate {clf.name}", disable=not progress, unit="batch"):
         batch = items[i:i + batch_size]
-        images = [load_image(p) for p, _ in batch]
+        images = [_load(p, data) for p, _ in batch]
         y = targets[torch.tensor([c for _, c in batch])]
         top = clf.logits(images).topk(min(5, len(clf.labels)), dim=1).indices
         top1 += (top[:, 0] == y).sum().item()
@@ -73,6 +80,8 @@ def main(argv=None) -> int:
     p.add_argument("--random-weights", action="store_true")
     p.add_argument("--json", action="store_true", help='print {"model", "n", "top1", "top5"}')
     args = p.parse_args(argv)
+    if args.batch_size < 1 or (args.limit is not None and args.limit < 1):
+        p.error("--batch-size and --limit must be at least 1")
     try:
         clf = get_classifier(args.model, pretrained=not args.random_weights)
         result = evaluate(clf, args.data, args.batch_size, args.limit)

@@ -20,7 +20,11 @@ def _open(src) -> Image.Image:
     if isinstance(src, Image.Image):
         return src
     if isinstance(src, np.ndarray):
-        return Image.fromarray(src)
+        try:
+            return Image.fromarray(src)
+        except (TypeError, ValueError):
+            raise ImageError(f"cannot make an image of an array of shape {src.shape} and type {src.dtype} "
+                             "(expected HxW, HxWx3 or HxWx4 uint8)") from None
     if isinstance(src, (bytes, bytearray)):
         if not src:
             raise ImageError("the file is empty (0 bytes)")
@@ -40,6 +44,12 @@ def _open(src) -> Image.Image:
         raise ImageError("not an image, or an image format that cannot be read") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ImageError(f"the image is too large to decode safely (limit {MAX_PIXELS // 1_000_000} megapixels)") from None
+    except OSError as e:
+        if e.errno is not None:  # the file system, not the data; strerror leaves out the path
+            raise ImageError(f"cannot read the file ({e.strerror})") from None
+        raise ImageError(f"the image data is truncated or corrupt ({e})") from None
+    except (SyntaxError, ValueError, EOFError) as e:  # e.g. a PNG text chunk that inflates past PIL's limit
+        raise ImageError(f"the image data is truncated or corrupt ({e})") from None
 
 
 def _to_8bit(im: Image.Image) -> Image.Image:
@@ -47,8 +57,10 @@ def _to_8bit(im: Image.Image) -> Image.Image:
     a = np.asarray(im, dtype=np.float64)
     if im.mode.startswith("I"):
         a = a / (65535.0 if a.max() > 255 else 255.0)
-    else:  # "F": stretch its own range
-        lo, hi = float(a.min()), float(a.max())
+    else:  # "F": stretch its own range, NaN and infinities set to its ends
+        finite = a[np.isfinite(a)]
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+        a = np.nan_to_num(a, nan=lo, posinf=hi, neginf=lo)
         a = (a - lo) / (hi - lo) if hi > lo else np.zeros_like(a)
     return Image.fromarray((a.clip(0, 1) * 255).round().astype(np.uint8), "L")
 
