@@ -1,5 +1,6 @@
 """vitspace demo: ViT and DeiT side by side. Widgets only; the work is in the vitspace package."""
 import base64
+import os
 import threading
 from pathlib import Path
 
@@ -10,6 +11,7 @@ from vitspace.models import model_info
 
 EXAMPLES = sorted(str(p) for p in Path(__file__).with_name("examples").glob("*.jpg"))
 TOP_K = 5
+CONCURRENCY = 2  # requests at once; each gets its share of the cores
 
 
 class RawImage(gr.Image):
@@ -99,5 +101,6 @@ def _warm(names) -> None:
 demo = build_demo()
 
 if __name__ == "__main__":
+    vs.set_request_threads(max(1, (os.cpu_count() or 1) // CONCURRENCY))
     threading.Thread(target=_warm, args=(vs.default_pair(),), daemon=True).start()
-    demo.queue(default_concurrency_limit=2, max_size=64).launch(max_file_size="25mb")
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=64).launch(max_file_size="25mb")

@@ -4,7 +4,8 @@ import logging
 # transformers imports torchao, whose enum registration warns on every start under torch 2.14
 logging.getLogger("torch.utils._pytree").setLevel(logging.ERROR)
 
-from .classifier import Classifier, Comparison, Prediction, compare, default_pair, get_classifier  # noqa: E402
+from .classifier import (Classifier, Comparison, Prediction, compare, default_pair, get_classifier,  # noqa: E402
+                         set_request_threads)
 from .images import ImageError, load_image  # noqa: E402
 from .loading import WeightsUnavailableError  # noqa: E402
 from .registry import ModelSpec, UnknownModelError, create_model, get_spec, list_models  # noqa: E402
@@ -12,6 +13,6 @@ from .registry import ModelSpec, UnknownModelError, create_model, get_spec, list
 # errors whose message is meant for the user (CLI prints it, the UI shows it, no traceback)
 USER_ERRORS = (ImageError, UnknownModelError, WeightsUnavailableError)
 
-__all__ = ["USER_ERRORS", "Classifier", "Comparison", "Prediction", "compare", "default_pair", "get_classifier", "ImageError", "load_image",
+__all__ = ["USER_ERRORS", "Classifier", "Comparison", "Prediction", "compare", "default_pair", "get_classifier", "set_request_threads", "ImageError", "load_image",
            "WeightsUnavailableError", "ModelSpec", "UnknownModelError", "create_model", "get_spec", "list_models"]
 __version__ = "0.1.0"

@@ -13,7 +13,28 @@ from .images import load_image
 from .loading import load_local_hf, load_module, weights_status
 from .registry import ModelSpec, get_spec
 
-__all__ = ["Prediction", "Classifier", "Comparison", "compare", "get_classifier", "default_pair", "build_preprocess"]
+__all__ = ["set_request_threads", "Prediction", "Classifier", "Comparison", "compare", "get_classifier", "default_pair", "build_preprocess"]
+
+
+_request_threads: int | None = None
+_thread_state = threading.local()
+
+
+def set_request_threads(n: int | None) -> None:
+    """Intra-op threads for inference in non-main threads (server workers); None leaves torch's default.
+
+    A server running k requests at once on c cores wants c // k threads each. It also matters for
+    latency: a 2-thread OpenMP team started from a worker thread cost a tiny model ~8 ms per request.
+    """
+    global _request_threads
+    _request_threads = n
+
+
+def _apply_request_threads() -> None:
+    if _request_threads and threading.current_thread() is not threading.main_thread() \
+            and getattr(_thread_state, "threads", None) != _request_threads:
+        torch.set_num_threads(_request_threads)
+        _thread_state.threads = _request_threads
 
 
 @dataclass
@@ -59,6 +80,7 @@ class Classifier:
 
     @torch.inference_mode()
     def logits(self, images: list[Image.Image]) -> torch.Tensor:
+        _apply_request_threads()
         return self.module(self.preprocess(images)).float()
 
     def predict(self, image, top_k: int = 5) -> Prediction:

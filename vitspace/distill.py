@@ -58,6 +58,7 @@ class TrainConfig:
     limit_test: int | None = None
     eval_every: int = 1
     resume: bool = False
+    stop_after: int | None = None           # end this invocation after N epochs; --resume continues
 
 
 def _dist_info() -> tuple[int, int]:
@@ -179,7 +180,8 @@ def train(cfg: TrainConfig) -> dict:
     per_rank = cfg.batch_size // world
     steps_per_epoch = len(train_ds) // cfg.batch_size
     log = open(out / "log.jsonl", "a") if rank == 0 else None
-    for epoch in range(start_epoch, cfg.epochs):
+    end_epoch = min(cfg.epochs, start_epoch + cfg.stop_after) if cfg.stop_after else cfg.epochs
+    for epoch in range(start_epoch, end_epoch):
         torch.manual_seed(cfg.seed * 100_003 + epoch)  # drop-path and augmentation, identical on resume
         gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
         perm = torch.randperm(len(train_ds), generator=gen)
@@ -220,7 +222,8 @@ def train(cfg: TrainConfig) -> dict:
                "mean_images_per_s": sum(h["images_per_s"] for h in history) / max(1, len(history)),
                "test_images": len(test_ds)}
     if rank == 0:
-        _export(cfg, model, out, metrics)
+        if end_epoch == cfg.epochs:
+            _export(cfg, model, out, metrics)
         log.close()
     return metrics
 

@@ -1,0 +1,142 @@
+"""Distillation: DeiT's losses, exact resume, DDP under torchrun, and the committed weights."""
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import vitspace as vs
+from vitspace.distill import TrainConfig, train
+from vitspace.evaluate import evaluate
+from vitspace.losses import DistillationLoss
+
+ROOT = Path(__file__).resolve().parent.parent
+CIFAR_FIXTURE = Path(__file__).parent / "fixtures" / "cifar10-test"   # 100 test images per class
+EMBEDDED = ["vit-tiny-cifar10", "deit-tiny-cifar10", "resnet9-cifar10"]
+
+
+class Fixed(torch.nn.Module):
+    def __init__(self, logits):
+        super().__init__()
+        self.logits = torch.tensor(logits)
+
+    def forward(self, x):
+        return self.logits
+
+
+def _ce(logits, target):
+    return -logits[target] + math.log(sum(math.exp(v) for v in logits))
+
+
+def _log_softmax(logits):
+    z = math.log(sum(math.exp(v) for v in logits))
+    return [v - z for v in logits]
+
+
+CLS, KD, TEACHER, Y = [1.0, 0.0], [0.0, 1.0], [2.0, 0.0], 0
+
+
+def test_hard_distillation_loss_by_hand():
+    loss = DistillationLoss(torch.nn.CrossEntropyLoss(), Fixed([TEACHER]), "hard", alpha=0.5)
+    got = loss(None, (torch.tensor([CLS]), torch.tensor([KD])), torch.tensor([Y]))
+    # teacher's argmax is class 0: both heads are pushed to class 0
+    assert got.item() == pytest.approx(0.5 * _ce(CLS, Y) + 0.5 * _ce(KD, 0), abs=1e-6)
+    assert got.item() == pytest.approx(0.8132617, abs=1e-6)
+
+
+@pytest.mark.parametrize("tau", [1.0, 3.0])
+def test_soft_distillation_loss_by_hand(tau):
+    loss = DistillationLoss(torch.nn.CrossEntropyLoss(), Fixed([TEACHER]), "soft", alpha=0.3, tau=tau)
+    got = loss(None, (torch.tensor([CLS]), torch.tensor([KD])), torch.tensor([Y]))
+    log_t = _log_softmax([v / tau for v in TEACHER])
+    log_s = _log_softmax([v / tau for v in KD])
+    kl = sum(math.exp(lt) * (lt - ls) for lt, ls in zip(log_t, log_s))
+    expected = 0.7 * _ce(CLS, Y) + 0.3 * kl * tau * tau / 2  # DeiT divides the summed KL by the logits' count
+    assert got.item() == pytest.approx(expected, abs=1e-6)
+
+
+def test_distillation_loss_refuses_a_student_without_distillation_head():
+    loss = DistillationLoss(torch.nn.CrossEntropyLoss(), Fixed([TEACHER]), "hard")
+    with pytest.raises(ValueError, match="distillation logits"):
+        loss(None, torch.tensor([CLS]), torch.tensor([Y]))
+    with pytest.raises(ValueError, match="teacher"):
+        DistillationLoss(torch.nn.CrossEntropyLoss(), None, "soft")
+
+
+def test_teacher_stays_in_eval_mode_without_gradients():
+    teacher = vs.create_model("resnet9-cifar10", pretrained=False)
+    loss = DistillationLoss(torch.nn.CrossEntropyLoss(), teacher, "hard")
+    teacher.train()  # a careless caller
+    student = torch.randn(4, 10, requires_grad=True)
+    loss(torch.randn(4, 3, 32, 32), (student, student * 2), torch.zeros(4, dtype=torch.long)).backward()
+    assert not teacher.training and all(p.grad is None for p in teacher.parameters())
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    """An ImageFolder pair (train/, test/) made of the committed CIFAR-10 fixture."""
+    root = tmp_path_factory.mktemp("cifar")
+    (root / "train").symlink_to(CIFAR_FIXTURE)
+    (root / "test").symlink_to(CIFAR_FIXTURE)
+    return root
+
+
+def _cfg(data, out, **kw) -> TrainConfig:
+    return TrainConfig(**{"model": "deit-tiny-cifar10", "data": str(data), "out": str(out), "epochs": 2,
+                          "batch_size": 32, "limit_train": 64, "limit_test": 32, "warmup_epochs": 1, **kw})
+
+
+def test_resume_continues_exactly(tiny_data, tmp_path):
+    straight = tmp_path / "straight"
+    train(_cfg(tiny_data, straight))
+    resumed = tmp_path / "resumed"
+    train(_cfg(tiny_data, resumed, stop_after=1))  # a run stopped after epoch 1
+    assert not (resumed / "model.safetensors").exists()
+    ckpt = torch.load(resumed / "last.pt", weights_only=False)
+    assert ckpt["epoch"] == 1
+    train(_cfg(tiny_data, resumed, resume=True))
+    a, b = load_file(str(straight / "model.safetensors")), load_file(str(resumed / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    log = [json.loads(line) for line in (resumed / "log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in log] == [1, 2] and all("images_per_s" in r and "train_loss" in r for r in log)
+
+
+def test_hard_distillation_trains_the_deit_student(tiny_data, tmp_path):
+    teacher = vs.create_model("resnet9-cifar10", pretrained=False)
+    from safetensors.torch import save_file
+    save_file(teacher.state_dict(), str(tmp_path / "teacher.safetensors"))
+    metrics = train(_cfg(tiny_data, tmp_path / "deit", epochs=1, distillation="hard",
+                         teacher=str(tmp_path / "teacher.safetensors")))
+    meta = json.loads((tmp_path / "deit" / "model.json").read_text())
+    assert meta["train_config"]["distillation"] == "hard" and meta["metrics"] == metrics
+    assert 0 <= metrics["test_top1"] <= 1
+
+
+def test_torchrun_two_processes(tiny_data, tmp_path):
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m",
+           "vitspace.distill", "--model", "vit-tiny-cifar10", "--data", str(tiny_data), "--out", str(out),
+           "--epochs", "1", "--batch-size", "32", "--limit-train", "64", "--limit-test", "32", "--threads", "1"]
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300,
+                       env=dict(os.environ, OMP_NUM_THREADS="1"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert len(log) == 1  # one rank logs
+    assert (out / "model.safetensors").exists()
+
+
+@pytest.mark.parametrize("name", EMBEDDED)
+def test_committed_weights_match_their_reported_accuracy(name):
+    spec = vs.get_spec(name)
+    if not spec.weights_file.exists():
+        pytest.fail(f"{spec.weights_file.name} is not committed")
+    meta = json.loads(spec.weights_file.with_suffix(".json").read_text())
+    result = evaluate(vs.get_classifier(name), str(CIFAR_FIXTURE), batch_size=250, progress=False)
+    assert result.n == 1000
+    # 1000 images: one standard error of a ~90% accuracy is ~1 point
+    assert result.top1 == pytest.approx(meta["metrics"]["test_top1"], abs=0.04)
