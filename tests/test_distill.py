@@ -11,7 +11,7 @@ import torch
 from safetensors.torch import load_file
 
 import vitspace as vs
-from vitspace.distill import TrainConfig, train
+from vitspace.distill import TrainConfig, export, train
 from vitspace.evaluate import evaluate
 from vitspace.losses import DistillationLoss
 
@@ -97,6 +97,8 @@ def test_resume_continues_exactly(tiny_data, tmp_path):
     resumed = tmp_path / "resumed"
     train(_cfg(tiny_data, resumed, stop_after=1))  # a run stopped after epoch 1
     assert not (resumed / "model.safetensors").exists()
+    interim = json.loads(export(resumed, tmp_path / "interim", "x").with_suffix(".json").read_text())
+    assert interim["metrics"]["epochs_done"] == 1 and not interim["metrics"]["complete"]
     ckpt = torch.load(resumed / "last.pt", weights_only=False)
     assert ckpt["epoch"] == 1
     train(_cfg(tiny_data, resumed, resume=True))
@@ -113,7 +115,7 @@ def test_hard_distillation_trains_the_deit_student(tiny_data, tmp_path):
     metrics = train(_cfg(tiny_data, tmp_path / "deit", epochs=1, distillation="hard",
                          teacher=str(tmp_path / "teacher.safetensors")))
     meta = json.loads((tmp_path / "deit" / "model.json").read_text())
-    assert meta["train_config"]["distillation"] == "hard" and meta["metrics"] == metrics
+    assert meta["train_config"]["distillation"] == "hard" and meta["metrics"] == metrics and metrics["complete"]
     assert 0 <= metrics["test_top1"] <= 1
 
 

@@ -58,6 +58,7 @@ class TrainConfig:
     limit_test: int | None = None
     eval_every: int = 1
     resume: bool = False
+    export_only: bool = False               # write OUT/model.safetensors from OUT/last.pt and stop
     stop_after: int | None = None           # end this invocation after N epochs; --resume continues
 
 
@@ -137,14 +138,27 @@ def _save_checkpoint(path: Path, **state) -> None:
     tmp.replace(path)
 
 
-def _export(cfg: TrainConfig, model: torch.nn.Module, out: Path, metrics: dict) -> None:
-    state = {k: v.contiguous() for k, v in model.state_dict().items()}
-    save_file(state, str(out / "model.safetensors"))
+def _metrics(cfg: TrainConfig, history: list[dict], test_images: int) -> dict:
+    return {"test_top1": history[-1].get("test_acc") if history else None, "test_images": test_images,
+            "epochs_done": len(history), "epochs": cfg.epochs, "complete": len(history) == cfg.epochs,
+            "train_seconds": round(sum(h["epoch_s"] for h in history), 1),
+            "mean_images_per_s": round(sum(h["images_per_s"] for h in history) / max(1, len(history)), 1)}
+
+
+def export(run: str | Path, dest: str | Path | None = None, name: str = "model") -> Path:
+    """A run's last checkpoint as DEST/NAME.safetensors with NAME.json (config, labels, metrics)."""
+    run = Path(run)
+    ckpt = torch.load(run / "last.pt", weights_only=False, map_location="cpu")
+    cfg = TrainConfig(**ckpt["config"])
+    dest = Path(dest or run)
+    dest.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in ckpt["model"].items()}, str(dest / f"{name}.safetensors"))
     spec = get_spec(cfg.model)
     meta = {"model": cfg.model, "labels": list(spec.labels), "pretrained_cfg": spec.data_cfg,
-            "params": sum(p.numel() for p in model.parameters()), "train_config": dataclasses.asdict(cfg),
-            "metrics": metrics}
-    (out / "model.json").write_text(json.dumps(meta, indent=2))
+            "params": sum(v.numel() for v in ckpt["model"].values()), "train_config": ckpt["config"],
+            "metrics": _metrics(cfg, ckpt["history"], ckpt.get("test_images")), "history": ckpt["history"]}
+    (dest / f"{name}.json").write_text(json.dumps(meta, indent=2))
+    return dest / f"{name}.safetensors"
 
 
 def train(cfg: TrainConfig) -> dict:
@@ -216,16 +230,12 @@ def train(cfg: TrainConfig) -> dict:
             print(json.dumps(record), file=log, flush=True)
             print(json.dumps(record), flush=True)
             _save_checkpoint(ckpt_path, model=model.state_dict(), opt=opt.state_dict(), epoch=epoch + 1,
-                             history=history, config=dataclasses.asdict(cfg))
-    metrics = {"test_top1": history[-1].get("test_acc") if history else None,
-               "epochs": cfg.epochs, "train_seconds": sum(h["epoch_s"] for h in history),
-               "mean_images_per_s": sum(h["images_per_s"] for h in history) / max(1, len(history)),
-               "test_images": len(test_ds)}
+                             history=history, config=dataclasses.asdict(cfg), test_images=len(test_ds))
     if rank == 0:
-        if end_epoch == cfg.epochs:
-            _export(cfg, model, out, metrics)
         log.close()
-    return metrics
+        if end_epoch == cfg.epochs:
+            export(out)
+    return _metrics(cfg, history, len(test_ds))
 
 
 def _parse(argv=None) -> TrainConfig:
@@ -247,6 +257,9 @@ def main(argv=None) -> int:
     if "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1:
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     try:
+        if cfg.export_only:
+            print(export(cfg.out))
+            return 0
         metrics = train(cfg)
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
