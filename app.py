@@ -71,7 +71,7 @@ def build_demo() -> gr.Blocks:
         with gr.Tab("Classify"):
             with gr.Row():
                 with gr.Column():
-                    image = RawImage(sources=["upload", "webcam", "clipboard"], type="filepath", label="Image")
+                    image = RawImage(sources=["upload", "webcam", "clipboard"], type="filepath", label="Image", height=300)
                     with gr.Row():
                         model_a = gr.Dropdown(choices, value=default_a, label="Model A (ViT)")
                         model_b = gr.Dropdown(choices, value=default_b, label="Model B (DeiT)")

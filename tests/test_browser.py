@@ -34,3 +34,16 @@ def test_example_click_shows_both_models_labels(page, app_url, tmp_path):
     summary = page.locator("#summary").inner_text()
     assert "vit-tiny-cifar10" in summary and "deit-tiny-cifar10" in summary and " ms" in summary
     page.screenshot(path=str(tmp_path / "classify.png"))
+
+
+def test_bad_upload_shows_a_clear_message_and_the_app_keeps_working(page, app_url, tmp_path):
+    bad = tmp_path / "photo.jpg"
+    bad.write_text("this is not an image")
+    page.goto(app_url, wait_until="networkidle")
+    page.locator("input[type=file]").first.set_input_files(str(bad))
+    toast = page.get_by_text("not an image, or an image format that cannot be read")
+    toast.wait_for(timeout=60_000)
+    assert "Traceback" not in page.content()
+    page.locator("#examples").get_by_role("button").nth(3).click()
+    page.locator("#summary").get_by_text("The models").wait_for(timeout=60_000)
+    assert _top_label(page, "label-a") in CIFAR10_CLASSES
