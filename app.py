@@ -71,11 +71,13 @@ def build_demo() -> gr.Blocks:
         with gr.Tab("Classify"):
             with gr.Row():
                 with gr.Column():
-                    image = RawImage(sources=["upload", "webcam", "clipboard"], type="filepath", label="Image", height=300)
+                    image = RawImage(sources=["upload", "webcam", "clipboard"], type="filepath", label="Image",
+                                     height=300)
                     with gr.Row():
                         model_a = gr.Dropdown(choices, value=default_a, label="Model A (ViT)")
                         model_b = gr.Dropdown(choices, value=default_b, label="Model B (DeiT)")
-                    random_weights = gr.Checkbox(False, label="Architecture only (random weights: for speed, not answers)")
+                    random_weights = gr.Checkbox(
+                        False, label="Architecture only (random weights: for speed, not answers)")
                     run = gr.Button("Classify", variant="primary")
                     gr.Examples(EXAMPLES, inputs=image, label="Examples (CIFAR-10 test images)", elem_id="examples")
                 with gr.Column():

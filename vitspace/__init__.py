@@ -13,6 +13,7 @@ from .registry import ModelSpec, UnknownModelError, create_model, get_spec, list
 # errors whose message is meant for the user (CLI prints it, the UI shows it, no traceback)
 USER_ERRORS = (ImageError, UnknownModelError, WeightsUnavailableError)
 
-__all__ = ["USER_ERRORS", "Classifier", "Comparison", "Prediction", "compare", "default_pair", "get_classifier", "set_request_threads", "ImageError", "load_image",
-           "WeightsUnavailableError", "ModelSpec", "UnknownModelError", "create_model", "get_spec", "list_models"]
+__all__ = ["USER_ERRORS", "Classifier", "Comparison", "Prediction", "compare", "default_pair", "get_classifier",
+           "set_request_threads", "ImageError", "load_image", "WeightsUnavailableError", "ModelSpec",
+           "UnknownModelError", "create_model", "get_spec", "list_models"]
 __version__ = "0.1.0"

@@ -1,7 +1,7 @@
 """A loaded model with its own preprocessing and labels, shared per process and safe across threads."""
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -13,8 +13,8 @@ from .images import load_image
 from .loading import load_local_hf, load_module, weights_status
 from .registry import ModelSpec, get_spec
 
-__all__ = ["set_request_threads", "Prediction", "Classifier", "Comparison", "compare", "get_classifier", "default_pair", "build_preprocess"]
-
+__all__ = ["set_request_threads", "Prediction", "Classifier", "Comparison", "compare", "get_classifier", "default_pair",
+           "build_preprocess"]
 
 _request_threads: int | None = None
 _thread_state = threading.local()
@@ -48,7 +48,7 @@ class Prediction:
         return self.topk[0][0]
 
     def to_dict(self) -> dict:
-        return {"model": self.model, "topk": [{"label": l, "score": s} for l, s in self.topk],
+        return {"model": self.model, "topk": [{"label": label, "score": s} for label, s in self.topk],
                 "latency_ms": self.latency_ms}
 
 

@@ -43,7 +43,8 @@ def _open(src) -> Image.Image:
     except UnidentifiedImageError:
         raise ImageError("not an image, or an image format that cannot be read") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError(f"the image is too large to decode safely (limit {MAX_PIXELS // 1_000_000} megapixels)") from None
+        raise ImageError(f"the image is too large to decode safely (limit {MAX_PIXELS // 1_000_000} megapixels)") \
+            from None
     except OSError as e:
         if e.errno is not None:  # the file system, not the data; strerror leaves out the path
             raise ImageError(f"cannot read the file ({e.strerror})") from None

@@ -3,7 +3,6 @@
 Hub loading fails fast: a model whose files are not cached is fetched only when the Hub answers a
 2-second probe, so an offline machine gets a clear message at once instead of minutes of retries.
 """
-import os
 import socket
 import threading
 import time

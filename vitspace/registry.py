@@ -40,10 +40,6 @@ class ModelSpec:
     def weights_file(self) -> Path:
         return WEIGHTS_DIR / f"{self.name}.safetensors"
 
-    @property
-    def distilled(self) -> bool:
-        return self.family == "deit"
-
 
 _REGISTRY: dict[str, ModelSpec] = {}
 
