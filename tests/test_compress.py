@@ -1,0 +1,256 @@
+"""vitspace.compress on deit-tiny-cifar10 with random weights (32x32 inputs, a few images).
+
+One module-scoped build of every variant is shared; each file is reloaded in its own runtime and must
+reproduce the numbers the manifest recorded for it.
+"""
+import dataclasses
+import hashlib
+import json
+import platform
+from pathlib import Path
+
+import pytest
+import torch
+
+import vitspace.compress as vc
+from vitspace.classifier import get_classifier
+
+MODEL = "deit-tiny-cifar10"
+EVAL_DATA = Path(__file__).parent / "fixtures" / "cifar10-test"
+LIMIT = 6
+FP32 = ["fp32.pt", "model.pte", "model.onnx"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """One intra-op thread while these tests run: on a busy 2-core machine a 2-thread team waits on
+    preempted threads, and TorchScript ran 100x slower (0.5 s instead of 5 ms a forward)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    out = tmp_path_factory.mktemp("compress")
+    config = vc.CompressConfig(MODEL, out, eval_data=EVAL_DATA, limit=LIMIT, calibration_images=3, pretrained=False)
+    messages = []
+    manifest = vc.compress(config, progress=messages.append)
+    return config, manifest, json.loads((out / vc.MANIFEST).read_text()), messages
+
+
+@pytest.fixture(scope="module")
+def pixels():
+    """The fidelity images as compress picks them, preprocessed one by one: each (1, 3, 32, 32)."""
+    clf = get_classifier(MODEL, pretrained=False)
+    images = vc._folder_images(EVAL_DATA, clf, LIMIT)
+    return [clf.preprocess([im]) for im in images.images], images.targets
+
+
+def _leftovers(out: Path) -> list[str]:
+    return [p.name for p in out.iterdir() if p.name.startswith(vc.TMP_PREFIX) or ".tmp" in p.name]
+
+
+def _eager(x: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return get_classifier(MODEL, pretrained=False).module(x)
+
+
+def test_every_variant_builds_and_nothing_else_is_left(built):
+    config, manifest, _, messages = built
+    assert [f.file for f in manifest.files] == list(vc.VARIANTS)
+    assert not manifest.failed, {f.file: f.reason for f in manifest.files if f.reason}
+    assert sorted(p.name for p in config.out.iterdir()) == sorted([*vc.VARIANTS, vc.MANIFEST])
+    assert not _leftovers(config.out)
+    assert "model-int8.pte: building" in messages
+
+
+def test_manifest_schema_sizes_and_hashes(built):
+    config, manifest, data, _ = built
+    assert data == manifest.to_dict()
+    assert data["model"] == MODEL and data["weights"] == "architecture-only" and data["weights_source"] == "random"
+    assert data["engine"] == vc.pick_engine("auto") and data["build_key"] == vc.build_key(config)
+    assert {"torch", "executorch", "onnxruntime"} <= {k for k, v in data["versions"].items() if v}
+    assert data["input_shape"] == [1, 3, 32, 32]
+    assert data["images"]["count"] == LIMIT and data["images"]["calibration"] == 3
+    assert 0 <= data["eager_accuracy"] <= 1
+    for entry in data["files"]:
+        path, variant = config.out / entry["file"], vc.VARIANTS[entry["file"]]
+        assert (entry["format"], entry["runtime"], entry["precision"]) == \
+            (variant.format, variant.runtime, variant.precision)
+        assert entry["status"] == "ok" and entry["reason"] is None
+        assert entry["size_bytes"] == path.stat().st_size
+        assert entry["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+        assert entry["passes"] and all(isinstance(p, str) for p in entry["passes"])
+        fid = entry["fidelity"]
+        assert fid["images"] == LIMIT and 0 <= fid["top1_agreement"] <= 1 and 0 <= fid["accuracy"] <= 1
+        assert 0 <= fid["mean_abs_logit_diff"] <= fid["max_abs_logit_diff"]
+
+
+@pytest.mark.parametrize("file", list(vc.VARIANTS))
+def test_file_reproduces_its_manifest_numbers_in_its_own_runtime(built, pixels, file):
+    config, manifest, _, _ = built
+    images, targets = pixels
+    recorded = next(f for f in manifest.files if f.file == file).fidelity
+    with vc.quantized_engine(manifest.engine), torch.no_grad():
+        run = vc.VARIANTS[file].load(config.out / file)
+        logits = torch.cat([run(x).reshape(1, -1) for x in images])
+    eager = torch.cat([_eager(x) for x in images])
+    agreement = (logits.argmax(1) == eager.argmax(1)).float().mean().item()
+    accuracy = (logits.argmax(1) == torch.tensor(targets)).float().mean().item()
+    assert (agreement, accuracy) == pytest.approx((recorded.top1_agreement, recorded.accuracy))
+    assert (logits - eager).abs().max().item() == pytest.approx(recorded.max_abs_logit_diff, rel=0.05, abs=1e-5)
+
+
+@pytest.mark.parametrize("file", FP32)
+def test_fp32_variants_match_eager(built, pixels, file):
+    config, manifest, _, _ = built
+    x = pixels[0][0]
+    out = vc.VARIANTS[file].load(config.out / file)(x)
+    eager = _eager(x)
+    assert (out - eager).abs().max() <= 1e-4 * eager.abs().max()
+    assert next(f for f in manifest.files if f.file == file).fidelity.top1_agreement == 1.0
+
+
+def test_int8_files_are_smaller(built):
+    _, manifest, _, _ = built
+    size = {f.file: f.size_bytes for f in manifest.files}
+    for int8, fp32 in [("int8.pt", "fp32.pt"), ("int8-mobile.ptl", "fp32.pt"), ("model-int8.pte", "model.pte"),
+                       ("model-int8.onnx", "model.onnx")]:
+        assert size[int8] < 0.4 * size[fp32], (int8, size)
+
+
+def test_mobile_passes_are_recorded(built):
+    _, manifest, _, _ = built
+    mobile = next(f for f in manifest.files if f.file == "int8-mobile.pt")
+    lite = next(f for f in manifest.files if f.file == "int8-mobile.ptl")
+    if vc._xnnpack_enabled():
+        assert "torch.utils.mobile_optimizer.optimize_for_mobile" in mobile.passes
+    else:
+        assert mobile.passes == vc._INT8_TRACE + list(vc._PORTABLE_PASSES)
+        assert any(n.startswith("optimize_for_mobile unavailable") and "XNNPACK" in n for n in mobile.notes)
+    assert lite.passes == mobile.passes + ["_save_for_lite_interpreter"]
+    assert any(n.startswith("lite interpreter bytecode version") for n in lite.notes)
+    pte = next(f for f in manifest.files if f.file == "model-int8.pte")
+    assert "calibrate on 3 images" in pte.passes and "to_edge_transform_and_lower(XnnpackPartitioner)" in pte.passes
+
+
+def test_without_xnnpack_the_portable_passes_run_and_the_lite_file_loads(monkeypatch, tmp_path):
+    monkeypatch.setattr(vc, "_xnnpack_enabled", lambda: False)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.ReLU(), torch.nn.Dropout(), torch.nn.Linear(8, 3))
+    x = torch.randn(1, 8)
+    with vc.quantized_engine(vc.pick_engine()):
+        script = vc.to_torchscript(vc.quantize_int8(model.eval()), example=x, freeze=False)
+        module, passes, notes = vc.to_mobile(script)
+        vc.to_lite(module, tmp_path / "m.ptl")
+        out = vc.VARIANTS["int8-mobile.ptl"].load(tmp_path / "m.ptl")(x)
+    assert passes == list(vc._PORTABLE_PASSES)
+    assert "optimize_for_mobile unavailable" in notes[0]
+    torch.testing.assert_close(out, module(x))
+
+
+def test_pt2e_dynamic_needs_no_calibration(tmp_path):
+    model = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.GELU(), torch.nn.Linear(32, 4)).eval()
+    x = torch.randn(1, 4, 16)  # (B, tokens, dim) as in a ViT
+    quantized = vc.quantize_pt2e(model, example=x, calibration=[], dynamic=True)
+    (tmp_path / "m.pte").write_bytes(vc.to_executorch(quantized, example=x))
+    out = vc.VARIANTS["model-int8.pte"].load(tmp_path / "m.pte")(x)
+    torch.testing.assert_close(out, model(x), atol=0.05, rtol=0.05)
+    with pytest.raises(ValueError, match="calibration"):
+        vc.quantize_pt2e(model, example=x, calibration=[])
+
+
+def test_engine_choice(monkeypatch):
+    engines = type(torch.backends.quantized)
+    monkeypatch.setattr(platform, "machine", lambda: "x86_64")
+    assert vc.pick_engine() == "x86" and vc.pick_engine("auto") != "qnnpack"
+    monkeypatch.setattr(engines, "supported_engines", property(lambda self: ["qnnpack", "onednn", "fbgemm"]))
+    assert vc.pick_engine() == "onednn"
+    monkeypatch.setattr(platform, "machine", lambda: "aarch64")
+    assert vc.pick_engine() == "qnnpack"
+    with pytest.raises(ValueError, match="not in this torch build"):
+        vc.pick_engine("x86")
+
+
+def test_forced_engine_is_recorded_and_restored(tmp_path):
+    before = torch.backends.quantized.engine
+    manifest = vc.compress(vc.CompressConfig(MODEL, tmp_path, formats=("int8.pt",), engine="fbgemm", pretrained=False))
+    assert torch.backends.quantized.engine == before
+    assert manifest.engine == "fbgemm" and json.loads((tmp_path / vc.MANIFEST).read_text())["engine"] == "fbgemm"
+    (entry,) = manifest.files
+    assert entry.status == "ok" and "quantized engine fbgemm" in entry.notes
+    # without --eval-data: the repository's examples, no accuracy
+    assert manifest.images["source"] == "examples" and manifest.images["count"] == 10
+    assert entry.fidelity.accuracy is None and manifest.eager_accuracy is None
+
+
+def test_without_examples_folder_synthetic_images(monkeypatch, tmp_path):
+    monkeypatch.setattr(vc, "EXAMPLES_DIR", tmp_path / "missing")
+    images = vc._example_images(5)
+    assert images.source == "synthetic" and images.targets is None
+    assert len(images.images) == 5 and all(im.mode == "RGB" for im in images.images)
+
+
+def test_a_failing_variant_is_recorded_and_the_others_build(monkeypatch, tmp_path):
+    def boom(ctx, path):
+        path.write_bytes(b"half a file")
+        raise RuntimeError("boom: exporter exploded\nlong traceback text")
+    monkeypatch.setitem(vc.VARIANTS, "model.onnx", dataclasses.replace(vc.VARIANTS["model.onnx"], build=boom))
+    (tmp_path / "model.onnx").write_bytes(b"stale file from an earlier build")
+    manifest = vc.compress(vc.CompressConfig(MODEL, tmp_path, formats=("model.onnx", "fp32.pt"), pretrained=False))
+    failed, ok = manifest.files
+    assert manifest.failed == ["model.onnx"]
+    assert failed.status == "failed" and failed.reason == "RuntimeError: boom: exporter exploded"
+    assert failed.size_bytes is None and failed.sha256 is None and failed.fidelity is None
+    assert ok.status == "ok" and (tmp_path / "fp32.pt").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fp32.pt", vc.MANIFEST]
+
+
+def test_atomic_write_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "int8.pt"
+    target.write_bytes(b"old")
+    with pytest.raises(RuntimeError), vc._atomic(target) as tmp:
+        tmp.write_bytes(b"new, half")
+        raise RuntimeError
+    assert target.read_bytes() == b"old" and sorted(tmp_path.iterdir()) == [target]
+    with vc._atomic(target) as tmp:
+        tmp.write_bytes(b"new")
+        assert target.read_bytes() != b"new"  # not visible before the block ends
+    assert target.read_bytes() == b"new" and sorted(tmp_path.iterdir()) == [target]
+
+
+def test_build_key_follows_the_options(tmp_path):
+    config = vc.CompressConfig(MODEL, tmp_path, formats=("fp32.pt", "int8.pt"), pretrained=False)
+    key = vc.build_key(config)
+    assert key == vc.build_key(dataclasses.replace(config, formats=("int8.pt", "fp32.pt"), out=tmp_path / "x"))
+    assert key != vc.build_key(dataclasses.replace(config, formats=("fp32.pt",)))
+    assert key != vc.build_key(dataclasses.replace(config, engine="fbgemm"))
+    assert key != vc.build_key(dataclasses.replace(config, pte_int8="dynamic"))
+    assert key != vc.build_key(dataclasses.replace(config, pretrained=True))
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # torch.jit.load is deprecated upstream
+@pytest.mark.parametrize("file", list(vc.VARIANTS))
+def test_usage_snippet_runs(built, monkeypatch, file):
+    config, manifest, _, _ = built
+    snippet = vc.usage_snippet(file, input_size=32)
+    assert f'"{file}"' in snippet
+    if file.endswith(".ptl"):
+        assert "LiteModuleLoader.load" in snippet
+        return
+    monkeypatch.chdir(config.out)
+    scope = {}
+    with vc.quantized_engine(manifest.engine):
+        exec(compile(snippet, file, "exec"), scope)
+    assert scope["logits"].shape == (1, 10)
+
+
+def test_cli(tmp_path, capsys):
+    rc = vc.main(["--model", MODEL, "--random-weights", "--out", str(tmp_path), "--formats", "fp32.pt", "--json"])
+    out = capsys.readouterr().out
+    assert rc == 0 and json.loads(out) == json.loads((tmp_path / vc.MANIFEST).read_text())
+    assert vc.main(["--model", "vit-huge", "--out", str(tmp_path)]) == 2
+    assert "unknown model" in capsys.readouterr().err
+    assert vc.main(["--model", MODEL, "--out", str(tmp_path / "x"), "--eval-data", str(tmp_path / "none")]) == 2
+    assert "data folder not found" in capsys.readouterr().err
