@@ -7,11 +7,18 @@ from pathlib import Path
 import gradio as gr
 
 import vitspace as vs
+from vitspace import compress as vc
+from vitspace.data import cache_dir
 from vitspace.models import model_info
 
 EXAMPLES = sorted(str(p) for p in Path(__file__).with_name("examples").glob("*.jpg"))
 TOP_K = 5
 CONCURRENCY = 2  # requests at once; each gets its share of the cores
+BUILDS = Path(os.environ.get("VITSPACE_BUILDS", cache_dir() / "builds"))
+TABLE = {"file": "file", "format": "format", "runtime": "runtime", "status": "status", "size_mb": "MB",
+         "times_smaller": "x smaller", "top1_agreement": "top-1 agreement", "max_abs_logit_diff": "max |dlogit|",
+         "accuracy": "accuracy", "passes": "passes", "notes": "notes"}
+SNIPPET_LANG = {"torchscript": "python", "torchscript-lite": "kotlin", "executorch": "python", "onnx": "python"}
 
 
 class RawImage(gr.Image):
@@ -58,6 +65,30 @@ def classify(image, model_a: str, model_b: str, random_weights: bool):
     return (gr.Label(_confidences(a), label=a.model), gr.Label(_confidences(b), label=b.model), _summary(c))
 
 
+def build(model: str, formats: list[str], engine: str, random_weights: bool, progress=gr.Progress()):
+    if not formats:
+        raise gr.Error("Choose at least one format.")
+    config = vc.CompressConfig(model, BUILDS, tuple(formats), engine, pretrained=not random_weights)
+    steps = iter(range(1, 2 * len(formats) + 1))
+    say = lambda message: progress(next(steps, 2 * len(formats)) / (2 * len(formats) + 1), desc=message)  # noqa: E731
+    try:
+        out, manifest = vc.compress_cached(config, BUILDS, progress=say)
+    except (*vs.USER_ERRORS, ValueError, vc.MissingBackendError) as e:
+        raise gr.Error(str(e)) from None
+    rows = [[f"{r[k]:.4g}" if isinstance(r[k], float) else r[k] for k in TABLE] for r in manifest.rows()]
+    ok = [f for f in manifest.files if f.status == "ok"]
+    downloads = [str(out / f.file) for f in ok] + ([str(vc.zip_build(out))] if ok else [])
+    size = manifest.input_shape[-1]
+    snippets = "\n\n".join(f"**{f.file}** ({f.runtime})\n```{SNIPPET_LANG[f.format]}\n"
+                            f"{vc.usage_snippet(f.file, input_size=size)}```" for f in ok)
+    about = (f"**{manifest.model}** ({manifest.weights}), int8 engine `{manifest.engine}`, fidelity on "
+             f"{manifest.images['count']} images from {manifest.images['source']}.")
+    failed = [f"{f.file}: {f.reason}" for f in manifest.files if f.status != "ok"]
+    if failed:
+        about += "\n\nFailed: " + "; ".join(failed)
+    return rows, downloads, about, snippets
+
+
 def refresh(image, *args):
     """Re-run on a new image or model; an emptied image clears the answers."""
     return (None, None, "") if image is None else classify(image, *args)
@@ -89,6 +120,24 @@ def build_demo() -> gr.Blocks:
             run.click(classify, inputs, outputs, api_name="classify")
             for trigger in (image.change, model_a.change, model_b.change, random_weights.change):
                 trigger(refresh, inputs, outputs, api_name=False)
+        with gr.Tab("Compress"):
+            gr.Markdown("Build deployable files, check each in its own runtime against the fp32 model, download them.")
+            with gr.Row():
+                c_model = gr.Dropdown(choices, value=default_b, label="Model")
+                c_engine = gr.Dropdown(["auto", "x86", "onednn", "fbgemm", "qnnpack"], value="auto",
+                                       label="int8 engine (auto: x86 on x86-64, qnnpack on ARM)")
+                c_random = gr.Checkbox(False, label="Architecture only (random weights)")
+            c_formats = gr.CheckboxGroup(list(vc.VARIANTS), value=list(vc.VARIANTS), label="Files")
+            c_run = gr.Button("Build", variant="primary")
+            c_about = gr.Markdown(elem_id="compress-about")
+            c_table = gr.Dataframe(headers=list(TABLE.values()), label="Files: size, times smaller than fp32.pt, fidelity",
+                                   elem_id="compress-table", wrap=True)
+            c_files = gr.File(label="Downloads (each file, and all as a zip)", file_count="multiple",
+                              elem_id="compress-files")
+            with gr.Accordion("Usage", open=False):
+                c_snippets = gr.Markdown()
+            c_run.click(build, [c_model, c_formats, c_engine, c_random], [c_table, c_files, c_about, c_snippets],
+                        api_name="compress", concurrency_limit=1)
     return demo
 
 

@@ -26,7 +26,7 @@ def app_url(tmp_path_factory):
     port = _free_port()
     log_path = tmp_path_factory.mktemp("app") / "app.log"
     env = dict(os.environ, HF_HUB_OFFLINE="1", GRADIO_SERVER_PORT=str(port), GRADIO_ANALYTICS_ENABLED="False",
-               PYTHONUNBUFFERED="1")
+               PYTHONUNBUFFERED="1", VITSPACE_BUILDS=str(tmp_path_factory.mktemp("builds")))
     with open(log_path, "w") as log:
         proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"

@@ -47,3 +47,25 @@ def test_bad_upload_shows_a_clear_message_and_the_app_keeps_working(page, app_ur
     page.locator("#examples").get_by_role("button").nth(3).click()
     page.locator("#summary").get_by_text("The models").wait_for(timeout=60_000)
     assert _top_label(page, "label-a") in CIFAR10_CLASSES
+
+
+def test_compress_tab_builds_a_lite_file_that_loads(page, app_url, tmp_path):
+    import torch
+    from torch.jit.mobile import _load_for_lite_interpreter
+    page.goto(app_url, wait_until="networkidle")
+    page.get_by_role("tab", name="Compress").click()
+    page.get_by_label("Architecture only (random weights)", exact=True).check()
+    for name in ["fp32.pt", "int8.pt", "int8-mobile.pt", "model.pte", "model-int8.pte", "model.onnx",
+                 "model-int8.onnx"]:
+        page.get_by_label(name, exact=True).uncheck()
+    page.get_by_role("button", name="Build").click()
+    link = page.locator("#compress-files tr:has(td[aria-label='int8-mobile.ptl']) a").first
+    link.wait_for(timeout=120_000)
+    with page.expect_download() as download:
+        link.click()
+    path = tmp_path / "int8-mobile.ptl"
+    download.value.save_as(path)
+    module = _load_for_lite_interpreter(str(path))
+    assert module(torch.rand(1, 3, 32, 32)).shape == (1, 10)
+    table = page.locator("#compress-table").inner_text()
+    assert "int8-mobile.ptl" in table and "ok" in table

@@ -254,3 +254,33 @@ def test_cli(tmp_path, capsys):
     assert "unknown model" in capsys.readouterr().err
     assert vc.main(["--model", MODEL, "--out", str(tmp_path / "x"), "--eval-data", str(tmp_path / "none")]) == 2
     assert "data folder not found" in capsys.readouterr().err
+
+
+def test_cached_builds_are_reused_and_built_once_under_concurrency(monkeypatch, tmp_path):
+    import threading
+    import time
+    calls = []
+    real = vc.compress
+
+    def counting(config, progress=None):
+        calls.append(config.out)
+        time.sleep(0.3)  # widen the race window
+        return real(config, progress)
+
+    monkeypatch.setattr(vc, "compress", counting)
+    config = vc.CompressConfig(MODEL, tmp_path / "ignored", formats=("int8-mobile.ptl",), limit=2, pretrained=False)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(vc.compress_cached(config, tmp_path / "builds")))
+               for _ in range(3)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert len(calls) == 1 and len({out for out, _ in results}) == 1
+    out, manifest = vc.compress_cached(config, tmp_path / "builds")  # later: read back, not rebuilt
+    assert len(calls) == 1 and manifest.to_dict() == results[0][1].to_dict()
+    assert out.name == vc.build_key(config) and not (tmp_path / "ignored").exists()
+    import zipfile
+    with zipfile.ZipFile(vc.zip_build(out)) as z:
+        assert sorted(z.namelist()) == ["int8-mobile.ptl", "manifest.json"]
+        assert z.read("int8-mobile.ptl") == (out / "int8-mobile.ptl").read_bytes()
+    rows = manifest.rows()
+    assert rows[0]["file"] == "int8-mobile.ptl" and rows[0]["status"] == "ok" and rows[0]["size_mb"] > 0

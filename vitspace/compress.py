@@ -26,10 +26,12 @@ import os
 import platform
 import sys
 import tempfile
+import threading
 import time
 import warnings
+import zipfile
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Callable
@@ -42,7 +44,7 @@ from torch import nn
 __all__ = ["Variant", "VARIANTS", "Built", "CompressConfig", "Fidelity", "FileEntry", "Manifest", "compress",
            "build_key", "usage_snippet", "pick_engine", "quantized_engine", "to_torchscript", "quantize_int8",
            "to_mobile", "to_lite", "quantize_pt2e", "to_executorch", "to_onnx", "quantize_onnx",
-           "MissingBackendError", "main"]
+           "MissingBackendError", "compress_cached", "zip_build", "main"]
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
 MANIFEST = "manifest.json"
@@ -407,9 +409,32 @@ class Manifest:
     def to_dict(self) -> dict:
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "Manifest":
+        files = [FileEntry(**{**f, "fidelity": Fidelity(**f["fidelity"]) if f.get("fidelity") else None})
+                 for f in d["files"]]
+        return cls(**{**d, "files": files})
+
     @property
     def failed(self) -> list[str]:
         return [f.file for f in self.files if f.status != "ok"]
+
+    def rows(self) -> list[dict]:
+        """One row per file for a table: size, times smaller than fp32.pt, fidelity, passes."""
+        sizes = {f.file: f.size_bytes for f in self.files if f.size_bytes}
+        base = sizes.get("fp32.pt")
+        rows = []
+        for f in self.files:
+            fid = f.fidelity
+            rows.append({
+                "file": f.file, "format": f.format, "runtime": f.runtime, "status": f.status,
+                "size_mb": round(f.size_bytes / 1e6, 2) if f.size_bytes else None,
+                "times_smaller": round(base / f.size_bytes, 2) if base and f.size_bytes else None,
+                "top1_agreement": fid.top1_agreement if fid else None,
+                "max_abs_logit_diff": fid.max_abs_logit_diff if fid else None,
+                "accuracy": fid.accuracy if fid else None,
+                "passes": ", ".join(f.passes), "notes": " ".join(f.notes) or (f.reason or "")})
+        return rows
 
 
 # --- images ---------------------------------------------------------------------------------------
@@ -596,6 +621,37 @@ def compress(config: CompressConfig, progress: Callable[[str], None] | None = No
     with _atomic(out / MANIFEST) as tmp:
         tmp.write_text(json.dumps(manifest.to_dict(), indent=2))
     return manifest
+
+
+_key_locks: dict[str, threading.Lock] = {}
+_key_guard = threading.Lock()
+
+
+def compress_cached(config: CompressConfig, root: str | Path,
+                    progress: Callable[[str], None] | None = None) -> tuple[Path, Manifest]:
+    """Build into ROOT/<build key>, once: a build with the same key is reused, and concurrent callers
+    of one key wait for a single build. config.out is ignored."""
+    key = build_key(config)
+    out = Path(root) / key
+    with _key_guard:
+        lock = _key_locks.setdefault(key, threading.Lock())
+    with lock:
+        if (out / MANIFEST).exists():
+            return out, Manifest.from_dict(json.loads((out / MANIFEST).read_text()))
+        return out, compress(replace(config, out=out), progress)
+
+
+def zip_build(out: str | Path) -> Path:
+    """The manifest and every built file of a build folder in one zip (written once, atomically)."""
+    out = Path(out)
+    manifest = json.loads((out / MANIFEST).read_text())
+    target = out / f"{manifest['model']}-{out.name}.zip"
+    if not target.exists():
+        names = [MANIFEST] + [f["file"] for f in manifest["files"] if f["status"] == "ok"]
+        with _atomic(target) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
+            for name in names:
+                z.write(out / name, name)
+    return target
 
 
 # --- usage ----------------------------------------------------------------------------------------
