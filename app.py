@@ -130,8 +130,8 @@ def build_demo() -> gr.Blocks:
             c_formats = gr.CheckboxGroup(list(vc.VARIANTS), value=list(vc.VARIANTS), label="Files")
             c_run = gr.Button("Build", variant="primary")
             c_about = gr.Markdown(elem_id="compress-about")
-            c_table = gr.Dataframe(headers=list(TABLE.values()), label="Files: size, times smaller than fp32.pt, fidelity",
-                                   elem_id="compress-table", wrap=True)
+            c_table = gr.Dataframe(headers=list(TABLE.values()), elem_id="compress-table", wrap=True,
+                                   label="Files: size, times smaller than fp32.pt, fidelity")
             c_files = gr.File(label="Downloads (each file, and all as a zip)", file_count="multiple",
                               elem_id="compress-files")
             with gr.Accordion("Usage", open=False):
