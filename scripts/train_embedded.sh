@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Reproduce the embedded CIFAR-10 models from scratch: the teacher, then the ViT and DeiT students
+# with the same budget, then install their weights into vitspace/weights/.
+#
+#   scripts/train_embedded.sh [DATA_DIR] [RUNS_DIR]
+#
+# DATA_DIR holds train/<class>/*.jpg and test/<class>/*.jpg (without it, CIFAR-10 is downloaded).
+# Every step resumes from its last checkpoint, so the script can be stopped and run again.
+# STUDENT_THREADS=1 PARALLEL=1 trains both students at once, one core each.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+data=${1:+--data "$1"}
+runs=${2:-runs}
+student=(--epochs 25 --batch-size 128 --lr 1e-3 --weight-decay 0.05 --warmup-epochs 2 --label-smoothing 0.1
+         --threads "${STUDENT_THREADS:-2}" --resume)
+
+python -m vitspace.distill --model resnet9-cifar10 $data --out "$runs/teacher" --epochs 16 --warmup-epochs 3 \
+    --opt sgd --lr 0.4 --min-lr 0 --weight-decay 5e-4 --batch-size 512 --label-smoothing 0.2 --resume
+vit=(python -m vitspace.distill --model vit-tiny-cifar10 $data --out "$runs/vit" "${student[@]}")
+deit=(python -m vitspace.distill --model deit-tiny-cifar10 $data --out "$runs/deit" "${student[@]}"
+      --teacher "$runs/teacher/model.safetensors" --distillation hard)
+if [ "${PARALLEL:-0}" = 1 ]; then
+    "${vit[@]}" & vit_pid=$!
+    "${deit[@]}"
+    wait "$vit_pid"
+else
+    "${vit[@]}"; "${deit[@]}"
+fi
+for pair in teacher:resnet9-cifar10 vit:vit-tiny-cifar10 deit:deit-tiny-cifar10; do
+    python -m vitspace.distill --out "$runs/${pair%%:*}" --export-only >/dev/null
+    cp "$runs/${pair%%:*}/model.safetensors" "vitspace/weights/${pair#*:}.safetensors"
+    cp "$runs/${pair%%:*}/model.json" "vitspace/weights/${pair#*:}.json"
+done
