@@ -1,0 +1,226 @@
+"""vitspace.card: model cards rendered from templates/modelcard.md for a compress build.
+
+One tiny architecture-only build of deit-tiny-cifar10 (an int8 .ptl, fidelity on 2 images) is shared;
+variants of its manifest (pretrained, other models, failed files) are written beside it.
+"""
+import json
+import re
+import shutil
+from pathlib import Path
+
+import jinja2
+import pytest
+import torch
+from huggingface_hub import ModelCard, ModelCardData, metadata_load
+
+from vitspace import card
+from vitspace.compress import MANIFEST, CompressConfig, compress
+
+MODEL = "deit-tiny-cifar10"
+SECTIONS = ("## Model details", "## Files", "## Fidelity and accuracy", "## Benchmark", "## How to use",
+            "## Training recipe", "## Limitations", "## Citation", "### How it was distilled",
+            "### Variants that did not build")
+BENCHMARK = {"machine": {"cpu": "Test CPU 9000", "cores": 2, "torch": "2.14.1"},
+             "results": [{"variant": "int8-mobile.ptl", "runtime": "lite interpreter", "peer": "eager fp32",
+                          "batch": 1, "p50_ms": 3.21, "p90_ms": 4.5, "mean_ms": 3.4, "images_per_s": 294.1,
+                          "size_bytes": 3093939, "agreement": 1.0}]}
+TRAINING = {"model": MODEL, "labels": [], "pretrained_cfg": {}, "params": 5_524_756,
+            "train_config": {"model": MODEL, "data": "/private/cifar10", "out": "runs/deit", "epochs": 30,
+                             "batch_size": 256, "opt": "adamw", "lr": 0.001, "min_lr": 1e-05, "weight_decay": 0.05,
+                             "warmup_epochs": 3.0, "label_smoothing": 0.1, "distillation": "hard", "alpha": 0.5,
+                             "tau": 1.0, "teacher": "/private/teacher.safetensors", "teacher_model": "resnet9-cifar10",
+                             "bf16": True, "seed": 0, "threads": None, "limit_train": None, "limit_test": None},
+            "metrics": {"test_top1": 0.8812, "epochs_done": 30, "epochs": 30, "complete": True,
+                        "train_seconds": 7200.0, "mean_images_per_s": 1234.5, "test_images": 10000},
+            "history": []}
+
+
+@pytest.fixture(scope="module")
+def build(tmp_path_factory):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a busy 2-core machine: one thread is faster than two that wait on each other
+    out = tmp_path_factory.mktemp("build")
+    try:
+        compress(CompressConfig(MODEL, out, formats=("int8-mobile.ptl",), limit=2, pretrained=False))
+    finally:
+        torch.set_num_threads(threads)
+    return out
+
+
+@pytest.fixture(scope="module")
+def manifest(build):
+    return json.loads((build / MANIFEST).read_text())
+
+
+def _variant(tmp_path: Path, build: Path, **changes) -> Path:
+    """A copy of the build whose manifest has CHANGES (top-level keys, or files=[...])."""
+    out = tmp_path / "variant"
+    shutil.copytree(build, out)
+    data = {**json.loads((build / MANIFEST).read_text()), **changes}
+    (out / MANIFEST).write_text(json.dumps(data))
+    return out
+
+
+def _pretrained(tmp_path: Path, build: Path, manifest: dict) -> Path:
+    files = [dict(f, fidelity=dict(f["fidelity"], accuracy=0.5)) for f in manifest["files"]]
+    files.append({"file": "model.pte", "format": "executorch", "runtime": "executorch.runtime (XNNPACK)",
+                  "precision": "fp32", "status": "failed", "reason": "MissingBackendError: executorch is not installed"})
+    return _variant(tmp_path, build, weights="pretrained", weights_source="embedded", eager_accuracy=0.5,
+                    images={"source": "eval-data /private/data/cifar10-test", "count": 2, "calibration": 2}, files=files)
+
+
+def _assert_clean(text: str) -> None:
+    for bad in ("{{", "{%", "None", "TODO", "[More Information Needed]", "\n\n\n"):
+        assert bad not in text, bad
+
+
+def test_card_parses_with_the_right_metadata(build, tmp_path):
+    text = card.render_card(MODEL, build)
+    data = ModelCard(text).data
+    assert isinstance(data, ModelCardData)
+    assert data.license == "apache-2.0" and data.pipeline_tag == "image-classification"
+    assert data.library_name == "pytorch" and data.datasets == ["uoft-cs/cifar10"]
+    assert {"vitspace", "deit", "pytorch-mobile", "int8", "random-weights"} <= set(data.tags)
+    assert data.base_model is None and data.eval_results is None, "random weights: no accuracy to index"
+    path = tmp_path / "README.md"
+    path.write_text(text)
+    assert metadata_load(path)["pipeline_tag"] == "image-classification"
+    assert ModelCard.load(path).data.to_dict() == data.to_dict()
+
+
+def test_card_carries_the_manifests_numbers(build, manifest):
+    text = card.render_card(MODEL, build)
+    (entry,) = manifest["files"]
+    assert f"`{entry['file']}`" in text
+    assert f"{entry['size_bytes']} bytes" in text and f"{entry['size_bytes'] / 1e6:.2f} MB" in text
+    assert entry["sha256"][:16] in text
+    assert f"| {entry['fidelity']['top1_agreement']:.1%} |" in text
+    assert f"{entry['fidelity']['max_abs_logit_diff']:.3g}" in text
+    assert "run on 2 images (examples)" in text
+    assert "_save_for_lite_interpreter" in text, "the passes that ran"
+
+
+def test_architecture_only_card_says_so_and_leaves_out_what_it_lacks(build):
+    text = card.render_card(MODEL, build)
+    _assert_clean(text)
+    assert text.splitlines()[text.splitlines().index("---", 1) + 2] == "# deit-tiny-cifar10 (architecture only)"
+    assert "**Architecture only.**" in text and "random weights" in text
+    for present in ("## Model details", "## Files", "## Fidelity and accuracy", "## How to use", "## Limitations",
+                    "## Citation"):
+        assert present in text
+    for absent in ("## Benchmark", "## Training recipe", "### How it was distilled", "### Variants that did not build",
+                   "Download a file", "top-1 accuracy |", "Parameters:", "Base model"):
+        assert absent not in text, absent
+    assert "```kotlin" in text and "LiteModuleLoader.load" in text and "int8-mobile.ptl" in text
+    assert "class token and a distillation token" in text
+    assert "An Image is Worth 16x16 Words" in text and "distillation through attention" in text
+    assert "@inproceedings{touvron2021training," in text
+
+
+def test_full_card_with_training_benchmark_and_accuracy(build, manifest, tmp_path):
+    artifacts = _pretrained(tmp_path, build, manifest)
+    weights = tmp_path / "deit.json"
+    weights.write_text(json.dumps(TRAINING))
+    text = card.render_card(MODEL, artifacts, BENCHMARK, repo_id="alice/deit-tiny", weights_json=weights)
+    _assert_clean(text)
+    for section in SECTIONS:
+        assert section in text, section
+    assert "(architecture only)" not in text and "random-weights" not in text
+
+    data = ModelCard(text).data
+    assert data.metrics == ["accuracy"] and data.model_name == MODEL
+    values = {r.metric_name: r.metric_value for r in data.eval_results}
+    assert values == {"Top-1 accuracy (eager fp32)": 0.8812, "Top-1 accuracy (int8-mobile.ptl)": 0.5}
+    assert data.eval_results[0].dataset_type == "uoft-cs/cifar10" and data.eval_results[0].dataset_split == "test"
+
+    assert "88.1% on 10,000 CIFAR-10 test images" in text and "5,524,756" in text
+    assert "hard: the distillation head learns the teacher's top-1 label" in text and "`resnet9-cifar10`" in text
+    assert "| teacher_model | resnet9-cifar10 |" in text and "| epochs | 30 |" in text
+    assert "/private" not in text, "local paths stay out of the card"
+    assert "- **cpu:** Test CPU 9000" in text
+    assert "| int8-mobile.ptl | lite interpreter | eager fp32 | 1 | 3.21 | 4.50 | 3.40 | 294.1 | 3.09 MB | 100.0% |" in text
+    assert "| `int8-mobile.ptl` | 100.0% |" in text and "| 50.0% |" in text
+    assert "`model.pte`: MissingBackendError" in text
+    assert 'hf_hub_download("alice/deit-tiny", "int8-mobile.ptl")' in text
+    card.validate_card(text)
+
+
+def test_hub_vit_card_names_its_base_model_and_cites_vit_only(build, tmp_path):
+    artifacts = _variant(tmp_path, build, model="vit-base", weights="pretrained", input_shape=[1, 3, 224, 224])
+    text = card.render_card("vit-base", artifacts)
+    _assert_clean(text)
+    data = ModelCard(text).data
+    assert data.base_model == "google/vit-base-patch16-224" and data.datasets == ["ILSVRC/imagenet-1k"]
+    assert "An Image is Worth 16x16 Words" in text and "distillation through attention" not in text
+    assert "### How it was distilled" not in text and "## Training recipe" not in text
+    assert "1000 classes" in text and "224x224 (bilinear)" in text
+    assert "(1, 3, 224, 224)" in text
+
+
+def test_hub_deit_card_describes_its_distillation(build, tmp_path):
+    artifacts = _variant(tmp_path, build, model="deit-tiny", weights="pretrained", input_shape=[1, 3, 224, 224])
+    text = card.render_card("deit-tiny", artifacts)
+    assert "### How it was distilled" in text and "RegNetY-16GF" in text and "hard:" in text
+    assert "center-crop 224x224" in text
+
+
+def test_convnet_card_has_no_citation(build, tmp_path):
+    artifacts = _variant(tmp_path, build, model="resnet9-cifar10")
+    text = card.render_card("resnet9-cifar10", artifacts)
+    _assert_clean(text)
+    assert "## Citation" not in text and "distillation token" not in text and "a convolutional network" in text
+
+
+def test_template_uses_only_variables_the_context_defines(build, manifest, tmp_path):
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined)
+    template = env.from_string(card.TEMPLATE.read_text())
+    weights = tmp_path / "deit.json"
+    weights.write_text(json.dumps(TRAINING))
+    for ctx in (card.card_context(MODEL, build),
+                card.card_context(MODEL, _pretrained(tmp_path, build, manifest), BENCHMARK, repo_id="a/b",
+                                  weights_json=weights)):
+        data = ctx.card_data()
+        template.render(card_data=data.to_yaml(), **{**data.to_dict(), **ctx.template_vars()})  # as from_template
+
+
+@pytest.mark.parametrize("front, problem", [
+    ("license: not-a-license\npipeline_tag: image-classification", "license"),
+    ("license: apache-2.0\npipeline_tag: classify-images", "pipeline_tag"),
+    ("license: apache-2.0\npipeline_tag: image-classification\ntags:\n- ok\n- 3", "tags"),
+    ("license: other\npipeline_tag: image-classification", "license_name"),
+])
+def test_metadata_the_hub_would_reject_is_refused(front, problem):
+    with pytest.raises(card.CardMetadataError, match=problem):
+        card.validate_card(f"---\n{front}\n---\n# card\n")
+
+
+def test_missing_or_foreign_artifacts_are_clear_errors(build, tmp_path):
+    with pytest.raises(card.CardError, match="manifest.json not found"):
+        card.render_card(MODEL, tmp_path)
+    with pytest.raises(card.CardError, match="holds a build of deit-tiny-cifar10, not vit-tiny-cifar10"):
+        card.render_card("vit-tiny-cifar10", build)
+    with pytest.raises(card.CardError, match="benchmark"):
+        card.render_card(MODEL, build, {"results": "fast"})
+
+
+def test_command_line_prints_writes_and_keeps_an_existing_readme(build, tmp_path, capsys):
+    assert card.main(["--model", MODEL, "--artifacts", str(build)]) == 0
+    printed = capsys.readouterr().out
+    assert printed == card.render_card(MODEL, build)
+
+    bench = tmp_path / "bench.json"
+    bench.write_text(json.dumps(BENCHMARK))
+    out = tmp_path / "README.md"
+    assert card.main(["--model", MODEL, "--artifacts", str(build), "--benchmark", str(bench), "--out", str(out)]) == 0
+    assert "## Benchmark" in out.read_text() and ModelCard.load(out).data.license == "apache-2.0"
+
+    out.write_text("# my own README\n")
+    assert card.main(["--model", MODEL, "--artifacts", str(build), "--out", str(out)]) == 2
+    assert out.read_text() == "# my own README\n" and "--force" in capsys.readouterr().err
+    assert card.main(["--model", MODEL, "--artifacts", str(tmp_path / "nothing")]) == 2
+
+
+def test_card_preview_returns_markdown_and_a_file_to_download(build):
+    text, path = card.card_preview(MODEL, build)
+    assert path == build / "card" / "README.md" and path.read_text() == text
+    assert re.match(r"---\n", text) and "# deit-tiny-cifar10" in text

@@ -1,0 +1,557 @@
+"""Model cards for compressed builds: `python -m vitspace.card --model NAME --artifacts DIR [...]`.
+
+The card is `templates/modelcard.md` rendered by huggingface_hub's `ModelCard.from_template`, its
+YAML front matter a `ModelCardData`. It draws on the build's manifest.json (files, sizes, hashes,
+fidelity), an optional benchmark JSON and, for embedded models with real weights, the weights'
+JSON sidecar (training recipe and test accuracy). A section without data is left out.
+
+Prints the card, or writes it with --out (an existing file is kept unless --force). Exit status 2
+on bad arguments or unusable artifacts.
+"""
+import argparse
+import json
+import os
+import re
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+
+from .compress import MANIFEST, Manifest, usage_snippet
+from .registry import ModelSpec, get_spec
+
+__all__ = ["CardContext", "CardError", "CardMetadataError", "card_context", "build_card", "render_card",
+           "validate_card", "card_preview", "load_benchmark", "model_labels", "preprocessing_steps", "main",
+           "TEMPLATE", "LICENSE"]
+
+TEMPLATE = Path(__file__).resolve().parent.parent / "templates" / "modelcard.md"
+# vitspace's own license, and that of google/vit-* and facebook/deit-* weights on the Hub
+LICENSE = "apache-2.0"
+# the files are TorchScript, ExecuTorch and ONNX exports, none of which timm or transformers can load,
+# so neither is claimed: that would give the Hub page a "Use this model" snippet that fails
+LIBRARY_NAME = "pytorch"
+CARD_DIR = "card"   # card_preview writes ARTIFACTS/card/README.md, never a README beside other files
+
+# https://huggingface.co/docs/hub/repositories-licenses
+HUB_LICENSES = frozenset("""
+apache-2.0 mit openrail bigscience-openrail-m creativeml-openrail-m bigscience-bloom-rail-1.0 bigcode-openrail-m
+afl-3.0 artistic-2.0 bsl-1.0 bsd bsd-2-clause bsd-3-clause bsd-3-clause-clear c-uda cc cc0-1.0 cc-by-2.0
+cc-by-2.5 cc-by-3.0 cc-by-4.0 cc-by-sa-3.0 cc-by-sa-4.0 cc-by-nc-2.0 cc-by-nc-3.0 cc-by-nc-4.0 cc-by-nd-4.0
+cc-by-nc-nd-3.0 cc-by-nc-nd-4.0 cc-by-nc-sa-2.0 cc-by-nc-sa-3.0 cc-by-nc-sa-4.0 cdla-sharing-1.0
+cdla-permissive-1.0 cdla-permissive-2.0 wtfpl ecl-2.0 epl-1.0 epl-2.0 etalab-2.0 eupl-1.1 eupl-1.2 agpl-3.0 gfdl
+gpl gpl-2.0 gpl-3.0 lgpl lgpl-2.1 lgpl-3.0 isc h-research intel-research lppl-1.3c ms-pl apple-ascl apple-amlr
+mpl-2.0 odc-by odbl openrail++ osl-3.0 postgresql ofl-1.1 ncsa unlicense zlib pddl lgpl-lr deepfloyd-if-license
+fair-noncommercial-research-license llama2 llama3 llama3.1 llama3.2 llama3.3 llama4 gemma unknown other
+""".split())
+# the Hub's tasks (huggingface.js packages/tasks)
+PIPELINE_TAGS = frozenset("""
+text-classification token-classification table-question-answering question-answering zero-shot-classification
+translation summarization feature-extraction text-generation fill-mask sentence-similarity text-to-speech
+text-to-audio automatic-speech-recognition audio-to-audio audio-classification audio-text-to-text
+voice-activity-detection depth-estimation image-classification object-detection image-segmentation text-to-image
+image-to-text image-to-image image-to-video unconditional-image-generation video-classification
+reinforcement-learning robotics tabular-classification tabular-regression tabular-to-text table-to-text
+multiple-choice text-ranking text-retrieval time-series-forecasting text-to-video image-text-to-text
+visual-question-answering document-question-answering zero-shot-image-classification graph-ml mask-generation
+zero-shot-object-detection text-to-3d image-to-3d image-feature-extraction video-text-to-text keypoint-detection
+visual-document-retrieval any-to-any video-to-video other
+""".split())
+
+_FAMILY_NAMES = {"vit": "ViT", "deit": "DeiT", "cnn": "CNN"}
+_USAGE_TITLES = {  # one snippet per format, in this order
+    "torchscript": ("Python (TorchScript)", "python"),
+    "torchscript-lite": ("Android (PyTorch Mobile lite interpreter, `.ptl`)", "kotlin"),
+    "executorch": ("ExecuTorch (`.pte`)", "python"),
+    "onnx": ("ONNX Runtime", "python"),
+}
+_RESAMPLE = {0: "nearest", 1: "lanczos", 2: "bilinear", 3: "bicubic", 4: "box", 5: "hamming"}
+_CIFAR10 = ("uoft-cs/cifar10", "CIFAR-10")
+_IMAGENET = ("ILSVRC/imagenet-1k", "ImageNet-1k")
+# train_config keys worth publishing, in order; paths (data, out, teacher) stay private
+_RECIPE_KEYS = ("epochs", "batch_size", "opt", "lr", "min_lr", "weight_decay", "warmup_epochs", "label_smoothing",
+                "distillation", "teacher_model", "alpha", "tau", "bf16", "seed", "limit_train", "limit_test")
+
+
+class CardError(ValueError):
+    """Artifacts, benchmark or model that a card cannot be made from; the message says why."""
+
+
+class CardMetadataError(CardError):
+    """Card metadata the Hub would reject."""
+
+
+# --- formatting -----------------------------------------------------------------------------------
+
+def _cell(value) -> str:
+    """Text safe in a markdown table cell."""
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.2f} MB"
+
+
+def _pct(x: float) -> str:
+    return f"{x:.1%}"
+
+
+def _num(x) -> str:
+    return f"{x:.3g}" if isinstance(x, float) else str(x)
+
+
+def _kv(items: dict) -> list[dict]:
+    return [{"key": k, "value": v} for k, v in items.items() if v is not None and v != ""]
+
+
+# --- data -----------------------------------------------------------------------------------------
+
+def load_manifest(artifacts_dir: str | Path) -> Manifest:
+    path = Path(artifacts_dir) / MANIFEST
+    if not path.is_file():
+        raise CardError(f"{path} not found: build the files first (python -m vitspace.compress --out {artifacts_dir})")
+    try:
+        return Manifest.from_dict(json.loads(path.read_text()))
+    except (ValueError, TypeError, KeyError) as e:
+        raise CardError(f"{path} is not a vitspace manifest: {e}") from e
+
+
+def load_benchmark(benchmark: str | Path | dict | None) -> dict | None:
+    """{"machine": {...}, "results": [{...}]} from a file or a dict; None stays None."""
+    if benchmark is None or isinstance(benchmark, dict):
+        data = benchmark
+    else:
+        try:
+            data = json.loads(Path(benchmark).read_text())
+        except (OSError, ValueError) as e:
+            raise CardError(f"cannot read benchmark {benchmark}: {e}") from e
+    if data is not None and not (isinstance(data, dict) and isinstance(data.get("results", []), list)
+                                 and isinstance(data.get("machine", {}), dict)):
+        raise CardError('a benchmark must be {"machine": {...}, "results": [...]}')
+    return data
+
+
+def load_training(spec: ModelSpec, weights_json: str | Path | None = None) -> dict | None:
+    """The weights' JSON sidecar (vitspace.distill.export) of an embedded model, if there is one."""
+    path = Path(weights_json) if weights_json else spec.weights_file.with_suffix(".json")
+    if spec.source != "embedded" or not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except ValueError:
+        return None  # a half-written sidecar: the card goes without the recipe
+
+
+def model_labels(spec: ModelSpec) -> list[str]:
+    """The class names in logit order: the registry's, or ImageNet-1k's for the Hub models."""
+    if spec.labels:
+        return list(spec.labels)
+    if spec.source == "hub":
+        from timm.data import ImageNetInfo
+        info = ImageNetInfo()
+        return [info.index_to_description(i) for i in range(1000)]
+    return []
+
+
+def preprocessing_steps(spec: ModelSpec) -> list[str]:
+    """How pixels are prepared, in words, from the Hub processor or the timm data config."""
+    if spec.processor:
+        p = spec.processor
+        size = p.get("size", {})
+        steps = [f"resize to {size.get('height')}x{size.get('width')} ({_RESAMPLE.get(p.get('resample'), 'bilinear')})"]
+        if p.get("do_center_crop") and p.get("crop_size"):
+            steps.append(f"center-crop {p['crop_size']['height']}x{p['crop_size']['width']}")
+        mean, std = p.get("image_mean"), p.get("image_std")
+    elif spec.data_cfg:
+        c = spec.data_cfg
+        _, h, w = c["input_size"]
+        short = round(h / c.get("crop_pct", 1.0))
+        steps = [f"resize the shorter side to {short} ({c.get('interpolation', 'bilinear')})",
+                 f"{c.get('crop_mode', 'center')}-crop {h}x{w}"]
+        mean, std = c.get("mean"), c.get("std")
+    else:
+        return []
+    steps.append("scale to [0, 1]" + (f", subtract mean {tuple(mean)} and divide by std {tuple(std)} per channel"
+                                      if mean and std else ""))
+    steps.append("float32, channels first: (batch, 3, height, width)")
+    return steps
+
+
+# --- the context ----------------------------------------------------------------------------------
+
+@dataclass
+class CardContext:
+    """Everything the template shows; built by `card_context`, rendered by `build_card`."""
+    model: str
+    family: str                         # vit, deit or cnn
+    source: str                         # hub or embedded
+    description: str
+    weights: str                        # pretrained or architecture-only
+    input_shape: list[int]              # (1, 3, H, W)
+    labels: list[str]
+    datasets: list[str]
+    base_model: str | None = None       # Hub repository of the original weights
+    params: int | None = None
+    engine: str | None = None
+    files: list[dict] = field(default_factory=list)
+    notes: list[dict] = field(default_factory=list)
+    failed: list[dict] = field(default_factory=list)
+    fidelity: dict | None = None
+    eager_accuracy: float | None = None
+    eval_results: list[dict] = field(default_factory=list)   # EvalResult kwargs
+    benchmark: dict | None = None
+    usage: list[dict] = field(default_factory=list)
+    preprocessing: list[str] = field(default_factory=list)
+    training: dict | None = None
+    distillation: dict | None = None
+    limitations: list[str] = field(default_factory=list)
+    repo_id: str | None = None          # where the card will live, for the download snippet
+    license: str = LICENSE
+
+    @property
+    def architecture_only(self) -> bool:
+        return self.weights != "pretrained"
+
+    def tags(self) -> list[str]:
+        formats = {f["format"] for f in self.files}
+        tags = ["vitspace", "vision", "image-classification", "vision-transformer" if self.family != "cnn" else "cnn",
+                self.family, "cifar10" if _CIFAR10[0] in self.datasets else "imagenet"]
+        tags += [t for fmt, t in (("torchscript", "torchscript"), ("torchscript-lite", "pytorch-mobile"),
+                                  ("executorch", "executorch"), ("onnx", "onnx")) if fmt in formats]
+        if any(f["precision"] == "int8" for f in self.files):
+            tags.append("int8")
+        if self.architecture_only:
+            tags.append("random-weights")
+        return tags
+
+    def card_data(self) -> ModelCardData:
+        results = [EvalResult(**r) for r in self.eval_results]
+        return ModelCardData(license=self.license, library_name=LIBRARY_NAME, tags=self.tags(),
+                             datasets=self.datasets or None, pipeline_tag="image-classification",
+                             base_model=self.base_model, metrics=["accuracy"] if results else None,
+                             model_name=self.model if results else None, eval_results=results or None)
+
+    def template_vars(self) -> dict:
+        h, w = self.input_shape[-2:]
+        return {**asdict(self),
+                "title": f"{self.model}" + (" (architecture only)" if self.architecture_only else ""),
+                "summary": _summary(self), "architecture_only": self.architecture_only,
+                "input_desc": f"RGB image, {h}x{w}, tensor of shape {tuple(self.input_shape)}",
+                "weights_desc": _weights_desc(self),
+                "params": f"{self.params:,}" if self.params else None,
+                "labels_desc": _labels_desc(self.labels),
+                "eager_accuracy": _pct(self.eager_accuracy) if self.eager_accuracy is not None else None,
+                "cite_vit": self.family in ("vit", "deit"), "cite_deit": self.family == "deit"}
+
+
+def _summary(ctx: CardContext) -> str:
+    kinds = ", ".join(dict.fromkeys(f["format"] for f in ctx.files))
+    name = _FAMILY_NAMES.get(ctx.family, ctx.family)
+    built = f"compressed into {len(ctx.files)} deployable file{'s' * (len(ctx.files) != 1)} ({kinds})" \
+        if ctx.files else "with no file that built"
+    return f"`{ctx.model}`, a {name} image classifier, {built}: {ctx.description}."
+
+
+def _weights_desc(ctx: CardContext) -> str:
+    if ctx.architecture_only:
+        return "none: random initialisation (architecture only)"
+    if ctx.source == "hub":
+        return "the base model's, converted unchanged"
+    return "trained by vitspace on CIFAR-10 (see the training recipe)" if ctx.training \
+        else "trained by vitspace on CIFAR-10"
+
+
+def _labels_desc(labels: list[str]) -> str | None:
+    if not labels:
+        return None
+    if len(labels) <= 20:
+        return ", ".join(f"{i} {name}" for i, name in enumerate(labels))
+    return f"{len(labels)} classes (names in `config.json`)"
+
+
+def _engine(manifest: Manifest) -> str | None:
+    """The quantized engine, where it matters: int8 TorchScript files run with the engine they were built for."""
+    int8_ts = any(f.status == "ok" and f.precision == "int8" and f.format.startswith("torchscript")
+                  for f in manifest.files)
+    return manifest.engine if int8_ts else None
+
+
+def _file_rows(manifest: Manifest) -> tuple[list[dict], list[dict], list[dict]]:
+    """(files that built, their notes, files that failed)."""
+    ok = [f for f in manifest.files if f.status == "ok"]
+    files = [{"file": f.file, "format": f.format, "runtime": _cell(f.runtime), "precision": f.precision,
+              "size": _mb(f.size_bytes), "size_bytes": f.size_bytes, "sha256": f.sha256,
+              "sha256_short": f.sha256[:16], "passes": _cell(", ".join(f.passes))} for f in ok]
+    notes = [{"file": f.file, "text": _cell("; ".join(f.notes))} for f in ok if f.notes]
+    failed = [{"file": f.file, "reason": f.reason or "unknown error"} for f in manifest.files if f.status != "ok"]
+    return files, notes, failed
+
+
+def _source(manifest: Manifest) -> str:
+    """Where the fidelity images came from, without the local path of an eval-data folder."""
+    source = str(manifest.images.get("source", ""))
+    if source.startswith("eval-data "):
+        return f"the image folder `{Path(source[len('eval-data '):]).name}`"
+    return _cell(source)
+
+
+def _fidelity(manifest: Manifest) -> dict | None:
+    ok = [f for f in manifest.files if f.status == "ok" and f.fidelity]
+    if not ok:
+        return None
+    rows = [{"file": f.file, "agreement": _pct(f.fidelity.top1_agreement),
+             "max_diff": _num(f.fidelity.max_abs_logit_diff), "mean_diff": _num(f.fidelity.mean_abs_logit_diff),
+             "accuracy": _pct(f.fidelity.accuracy) if f.fidelity.accuracy is not None else ""} for f in ok]
+    return {"images": ok[0].fidelity.images, "source": _source(manifest), "rows": rows,
+            "has_accuracy": any(f.fidelity.accuracy is not None for f in ok)}
+
+
+def _benchmark(data: dict | None) -> dict | None:
+    if not data or not data.get("results"):
+        return None
+
+    def fmt(r: dict, key: str, f) -> str:
+        return f(r[key]) if isinstance(r.get(key), (int, float)) else _cell(r.get(key) or "")
+
+    rows = [{"variant": _cell(r.get("variant") or ""), "runtime": _cell(r.get("runtime") or ""),
+             "peer": _cell(r.get("peer") or ""), "batch": fmt(r, "batch", str),
+             "p50_ms": fmt(r, "p50_ms", "{:.2f}".format), "p90_ms": fmt(r, "p90_ms", "{:.2f}".format),
+             "mean_ms": fmt(r, "mean_ms", "{:.2f}".format), "images_per_s": fmt(r, "images_per_s", "{:.1f}".format),
+             "size": fmt(r, "size_bytes", _mb), "agreement": fmt(r, "agreement", _pct)} for r in data["results"]]
+    machine = {k: v if isinstance(v, str) else json.dumps(v) for k, v in (data.get("machine") or {}).items()}
+    return {"machine": _kv(machine), "rows": rows, "has_peer": any(r["peer"] for r in rows)}
+
+
+def _usage(files: list[dict], size: int) -> list[dict]:
+    by_format: dict[str, list[str]] = {}
+    for f in files:
+        by_format.setdefault(f["format"], []).append(f["file"])
+    usage = []
+    for fmt, (title, lang) in _USAGE_TITLES.items():
+        if fmt in by_format:
+            first, *others = by_format[fmt]
+            usage.append({"title": title, "lang": lang, "file": first,
+                          "code": usage_snippet(first, input_size=size).rstrip(),
+                          "others": " with " + ", ".join(f"`{o}`" for o in others) if others else ""})
+    return usage
+
+
+def _training(training: dict | None) -> dict | None:
+    if not training or not isinstance(training.get("train_config"), dict):
+        return None
+    cfg, metrics = training["train_config"], training.get("metrics") or {}
+    distilled = cfg.get("distillation") not in (None, "none")
+    shown = {k: cfg.get(k) for k in _RECIPE_KEYS
+             if (distilled or k not in ("teacher_model", "alpha", "tau")) and not (k == "tau" and cfg.get(k) is None)}
+    results = {}
+    if metrics.get("test_top1") is not None:
+        results["test top-1 accuracy"] = _pct(metrics["test_top1"]) + (
+            f" on {metrics['test_images']:,} CIFAR-10 test images" if metrics.get("test_images") else "")
+    if metrics.get("epochs_done") is not None:
+        results["epochs"] = f"{metrics['epochs_done']} of {metrics.get('epochs', metrics['epochs_done'])}"
+    if metrics.get("train_seconds"):
+        results["training time"] = f"{metrics['train_seconds'] / 3600:.2f} h"
+    if metrics.get("mean_images_per_s"):
+        results["throughput"] = f"{metrics['mean_images_per_s']:,} images/s"
+    return {"data": "CIFAR-10", "config": _kv({k: _cell(v) for k, v in shown.items() if v is not None}),
+            "results": _kv(results)}
+
+
+def _distillation(spec: ModelSpec, training: dict | None) -> dict | None:
+    if spec.family != "deit":
+        return None
+    if spec.source == "hub":  # Touvron et al. 2021, the released *-distilled checkpoints
+        return {"teacher": "RegNetY-16GF (84.0% ImageNet-1k top-1), a convnet", "mode": "hard",
+                "alpha_desc": "the class head's cross-entropy and the distillation head's, weighted equally",
+                "data": "ImageNet-1k", "tau": None}
+    cfg = (training or {}).get("train_config") or {}
+    mode = cfg.get("distillation")
+    if mode in (None, "none"):
+        return None
+    alpha = cfg.get("alpha", 0.5)
+    return {"teacher": f"`{cfg.get('teacher_model')}`, a convnet trained on CIFAR-10", "mode": mode,
+            "tau": cfg.get("tau"), "data": "CIFAR-10",
+            "alpha_desc": f"{1 - alpha:g} x the class head's cross-entropy + {alpha:g} x the distillation loss"}
+
+
+def _eval_results(manifest: Manifest, training: dict | None, dataset: tuple[str, str]) -> list[dict]:
+    if manifest.weights != "pretrained":
+        return []  # random weights score at chance: nothing worth indexing
+    results = []
+    top1 = ((training or {}).get("metrics") or {}).get("test_top1")
+    if top1 is not None:
+        results.append(dict(task_type="image-classification", task_name="Image Classification",
+                            dataset_type=dataset[0], dataset_name=dataset[1], dataset_split="test",
+                            metric_type="accuracy", metric_name="Top-1 accuracy (eager fp32)",
+                            metric_value=round(float(top1), 4)))
+    source = str(manifest.images.get("source", ""))
+    for f in manifest.files:
+        if f.status == "ok" and f.fidelity and f.fidelity.accuracy is not None:
+            results.append(dict(task_type="image-classification", task_name="Image Classification",
+                                dataset_type="imagefolder", dataset_name=f"{Path(source).name} "
+                                f"({f.fidelity.images} images)", metric_type="accuracy",
+                                metric_name=f"Top-1 accuracy ({f.file})", metric_value=round(f.fidelity.accuracy, 4)))
+    return results
+
+
+def _limitations(spec: ModelSpec, manifest: Manifest, training: dict | None) -> list[str]:
+    items = []
+    if manifest.weights != "pretrained":
+        items.append("Random weights: the files show size, speed and conversion fidelity only; "
+                     "their labels are noise.")
+    if spec.source == "embedded":
+        items.append("Ten CIFAR-10 classes at 32x32 pixels: any other subject gets one of these ten labels, and "
+                     "photos lose most detail when shrunk to 32x32.")
+    else:
+        items.append("ImageNet-1k's 1000 classes only, with ImageNet's biases: a photo of anything else still "
+                     "gets one of them.")
+    metrics = (training or {}).get("metrics") or {}
+    if manifest.weights == "pretrained" and metrics.get("complete") is False:
+        items.append(f"Training stopped after {metrics.get('epochs_done')} of {metrics.get('epochs')} epochs.")
+    images = manifest.images.get("count")
+    if images:
+        items.append(f"Fidelity was measured on {images} images ({_source(manifest)}); "
+                     "more images may show larger differences, int8 files above all.")
+    formats = {f.format for f in manifest.files if f.status == "ok"}
+    if formats & {"torchscript", "torchscript-lite"}:
+        items.append("TorchScript and the lite interpreter are deprecated upstream in favour of ExecuTorch.")
+    if "executorch" in formats:
+        items.append("The ExecuTorch programs take batch size 1 only.")
+    return items
+
+
+def card_context(model: str, artifacts_dir: str | Path, benchmark: str | Path | dict | None = None, *,
+                 repo_id: str | None = None, weights_json: str | Path | None = None) -> CardContext:
+    """What the card of MODEL's build in ARTIFACTS_DIR says."""
+    spec = get_spec(model)
+    manifest = load_manifest(artifacts_dir)
+    if manifest.model != spec.name:
+        raise CardError(f"{artifacts_dir} holds a build of {manifest.model}, not {spec.name}")
+    pretrained = manifest.weights == "pretrained"
+    training = load_training(spec, weights_json) if pretrained else None  # random weights had no training
+    dataset = _CIFAR10 if spec.source == "embedded" else _IMAGENET
+    files, notes, failed = _file_rows(manifest)
+    return CardContext(
+        model=spec.name, family=spec.family, source=spec.source, description=spec.description,
+        weights=manifest.weights, input_shape=list(manifest.input_shape), labels=model_labels(spec),
+        datasets=[dataset[0]], base_model=spec.repo_id if spec.source == "hub" else None,
+        params=(training or {}).get("params"), engine=_engine(manifest),
+        files=files, notes=notes, failed=failed, fidelity=_fidelity(manifest),
+        eager_accuracy=manifest.eager_accuracy if pretrained else None,
+        eval_results=_eval_results(manifest, training, dataset),
+        benchmark=_benchmark(load_benchmark(benchmark)),
+        usage=_usage(files, manifest.input_shape[-1]), preprocessing=preprocessing_steps(spec),
+        training=_training(training), distillation=_distillation(spec, training) if pretrained else None,
+        limitations=_limitations(spec, manifest, training), repo_id=repo_id)
+
+
+# --- rendering and validation ---------------------------------------------------------------------
+
+def _tidy(text: str) -> str:
+    # the template keeps its block tags on their own lines for legibility; what they leave is blank lines
+    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+
+
+def build_card(model: str, artifacts_dir: str | Path, benchmark: str | Path | dict | None = None, *,
+               repo_id: str | None = None, weights_json: str | Path | None = None) -> ModelCard:
+    ctx = card_context(model, artifacts_dir, benchmark, repo_id=repo_id, weights_json=weights_json)
+    if not TEMPLATE.is_file():
+        raise CardError(f"card template {TEMPLATE} is missing (vitspace runs from its source tree)")
+    card = ModelCard.from_template(ctx.card_data(), template_path=str(TEMPLATE), **ctx.template_vars())
+    return ModelCard(_tidy(str(card)))
+
+
+def render_card(model: str, artifacts_dir: str | Path, benchmark: str | Path | dict | None = None, *,
+                repo_id: str | None = None, weights_json: str | Path | None = None) -> str:
+    return str(build_card(model, artifacts_dir, benchmark, repo_id=repo_id, weights_json=weights_json))
+
+
+def _metadata_problems(meta: dict) -> list[str]:
+    problems = []
+    license = meta.get("license")
+    if license not in HUB_LICENSES:
+        problems.append(f"license {license!r} is not one the Hub knows (https://hf.co/docs/hub/repositories-licenses)")
+    elif license == "other" and not (meta.get("license_name") and meta.get("license_link")):
+        problems.append("license 'other' needs license_name and license_link")
+    if meta.get("pipeline_tag") not in PIPELINE_TAGS:
+        problems.append(f"pipeline_tag {meta.get('pipeline_tag')!r} is not a Hub task")
+    for key in ("tags", "datasets", "metrics"):
+        values = meta.get(key) or []
+        if not isinstance(values, list) or not all(isinstance(v, str) and v.strip() and "\n" not in v
+                                                   for v in values):
+            problems.append(f"{key} must be a list of non-empty one-line strings, not {values!r}")
+    if not isinstance(meta.get("library_name", ""), str):
+        problems.append("library_name must be a string")
+    base = meta.get("base_model")
+    if base is not None and not (isinstance(base, str) and re.fullmatch(r"[\w.-]+/[\w.-]+", base)):
+        problems.append(f"base_model {base!r} is not a Hub model id")
+    for entry in meta.get("model-index") or []:
+        for result in entry.get("results", []):
+            for metric in result.get("metrics", []):
+                if not isinstance(metric.get("value"), (int, float)):
+                    problems.append(f"model-index metric {metric.get('name')!r} has no numeric value")
+    return problems
+
+
+def validate_card(card: ModelCard | str) -> None:
+    """Raise CardMetadataError when the card's metadata would be refused by the Hub, before any upload."""
+    text = str(card)
+    try:
+        reparsed = ModelCard(text)
+    except ValueError as e:
+        raise CardMetadataError(f"the card's YAML front matter does not parse: {e}") from e
+    problems = _metadata_problems(reparsed.data.to_dict())
+    if problems:
+        raise CardMetadataError("card metadata the Hub would reject:\n- " + "\n- ".join(problems))
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".md")
+    with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def card_preview(model: str, artifacts_dir: str | Path, *,
+                 benchmark: str | Path | dict | None = None) -> tuple[str, Path]:
+    """(markdown, ARTIFACTS/card/README.md written for download), for the app's Card tab."""
+    text = render_card(model, artifacts_dir, benchmark)
+    path = Path(artifacts_dir) / CARD_DIR / "README.md"
+    _write_atomic(path, text)
+    return text, path
+
+
+# --- command line ---------------------------------------------------------------------------------
+
+def main(argv=None) -> int:
+    from . import USER_ERRORS
+    p = argparse.ArgumentParser(prog="python -m vitspace.card", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", required=True, help="registry name (python -m vitspace.models)")
+    p.add_argument("--artifacts", required=True, type=Path, help="a compress build: manifest.json and its files")
+    p.add_argument("--benchmark", type=Path, help='benchmark JSON: {"machine": {...}, "results": [...]}')
+    p.add_argument("--repo-id", help="the Hub repository the card is for (adds a download snippet)")
+    p.add_argument("--out", type=Path, help="write the card here instead of printing it")
+    p.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    args = p.parse_args(argv)
+    if args.out and args.out.exists() and not args.force:
+        print(f"error: {args.out} exists; vitspace never overwrites a README without --force", file=sys.stderr)
+        return 2
+    try:
+        text = render_card(args.model, args.artifacts, args.benchmark, repo_id=args.repo_id)
+        validate_card(text)
+    except (*USER_ERRORS, CardError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if args.out:
+        _write_atomic(args.out, text)
+        print(f"wrote {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
