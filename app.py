@@ -5,8 +5,10 @@ import threading
 from pathlib import Path
 
 import gradio as gr
+from huggingface_hub import ModelCard
 
 import vitspace as vs
+from vitspace import card as vcard
 from vitspace import compress as vc
 from vitspace.data import cache_dir
 from vitspace.models import model_info
@@ -86,7 +88,18 @@ def build(model: str, formats: list[str], engine: str, random_weights: bool, pro
     failed = [f"{f.file}: {f.reason}" for f in manifest.files if f.status != "ok"]
     if failed:
         about += "\n\nFailed: " + "; ".join(failed)
-    return rows, downloads, about, snippets
+    return rows, downloads, about, snippets, (model, str(out))
+
+
+def card(last_build):
+    if not last_build:
+        raise gr.Error("Build files in the Compress tab first: the card describes them.")
+    try:
+        text, path = vcard.card_preview(*last_build)
+    except (*vs.USER_ERRORS, ValueError) as e:
+        raise gr.Error(str(e)) from None
+    parsed = ModelCard(text)
+    return parsed.data.to_yaml(), parsed.text, str(path)
 
 
 def refresh(image, *args):
@@ -136,8 +149,17 @@ def build_demo() -> gr.Blocks:
                               elem_id="compress-files")
             with gr.Accordion("Usage", open=False):
                 c_snippets = gr.Markdown()
-            c_run.click(build, [c_model, c_formats, c_engine, c_random], [c_table, c_files, c_about, c_snippets],
-                        api_name="compress", concurrency_limit=1)
+            last_build = gr.State(None)
+            c_run.click(build, [c_model, c_formats, c_engine, c_random],
+                        [c_table, c_files, c_about, c_snippets, last_build], api_name="compress", concurrency_limit=1)
+        with gr.Tab("Model card"):
+            gr.Markdown("The Hugging Face model card of the last build in the Compress tab: metadata, files, "
+                        "fidelity, usage, training recipe and citations. `python -m vitspace.publish` pushes it.")
+            m_run = gr.Button("Render the card of the last build", variant="primary")
+            m_meta = gr.Code(language="yaml", label="Metadata (front matter)")
+            m_body = gr.Markdown(elem_id="card-preview")
+            m_file = gr.File(label="README.md")
+            m_run.click(card, last_build, [m_meta, m_body, m_file], api_name="card")
     return demo
 
 

@@ -21,12 +21,17 @@ def page():
         browser.close()
 
 
+def _open(page, url: str) -> None:
+    page.goto(url, timeout=90_000)
+    page.locator("#examples").get_by_role("button").first.wait_for(timeout=90_000)
+
+
 def _top_label(page, elem_id: str) -> str:
     return page.locator(f"#{elem_id} h2, #{elem_id} .output-class").first.inner_text(timeout=60_000).strip()
 
 
 def test_example_click_shows_both_models_labels(page, app_url, tmp_path):
-    page.goto(app_url, wait_until="networkidle")
+    _open(page, app_url)
     page.locator("#examples").get_by_role("button").first.click()
     page.locator("#summary").get_by_text("The models").wait_for(timeout=60_000)
     for elem_id in ("label-a", "label-b"):
@@ -39,7 +44,7 @@ def test_example_click_shows_both_models_labels(page, app_url, tmp_path):
 def test_bad_upload_shows_a_clear_message_and_the_app_keeps_working(page, app_url, tmp_path):
     bad = tmp_path / "photo.jpg"
     bad.write_text("this is not an image")
-    page.goto(app_url, wait_until="networkidle")
+    _open(page, app_url)
     page.locator("input[type=file]").first.set_input_files(str(bad))
     toast = page.get_by_text("not an image, or an image format that cannot be read")
     toast.wait_for(timeout=60_000)
@@ -52,7 +57,7 @@ def test_bad_upload_shows_a_clear_message_and_the_app_keeps_working(page, app_ur
 def test_compress_tab_builds_a_lite_file_that_loads(page, app_url, tmp_path):
     import torch
     from torch.jit.mobile import _load_for_lite_interpreter
-    page.goto(app_url, wait_until="networkidle")
+    _open(page, app_url)
     page.get_by_role("tab", name="Compress").click()
     page.get_by_label("Architecture only (random weights)", exact=True).check()
     for name in ["fp32.pt", "int8.pt", "int8-mobile.pt", "model.pte", "model-int8.pte", "model.onnx",
@@ -69,3 +74,9 @@ def test_compress_tab_builds_a_lite_file_that_loads(page, app_url, tmp_path):
     assert module(torch.rand(1, 3, 32, 32)).shape == (1, 10)
     table = page.locator("#compress-table").inner_text()
     assert "int8-mobile.ptl" in table and "ok" in table
+
+    page.get_by_role("tab", name="Model card").click()
+    page.get_by_role("button", name="Render the card of the last build").click()
+    preview = page.locator("#card-preview")
+    preview.get_by_text("int8-mobile.ptl").first.wait_for(timeout=60_000)
+    assert "deit-tiny-cifar10" in preview.inner_text() and "{{" not in preview.inner_text()
