@@ -47,3 +47,18 @@ def app_url(tmp_path_factory):
     except subprocess.TimeoutExpired:
         proc.kill()
     app_url.log = log_path.read_text()
+
+
+@pytest.fixture(scope="session")
+def tiny_build(tmp_path_factory):
+    """A tiny architecture-only compress build: one int8 .ptl of deit-tiny-cifar10 (3 MB), fidelity on 2 images."""
+    import torch
+    from vitspace.compress import CompressConfig, compress
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a busy 2-core machine: one thread is faster than two that wait on each other
+    out = tmp_path_factory.mktemp("build")
+    try:
+        compress(CompressConfig("deit-tiny-cifar10", out, formats=("int8-mobile.ptl",), limit=2, pretrained=False))
+    finally:
+        torch.set_num_threads(threads)
+    return out

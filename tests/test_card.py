@@ -10,11 +10,10 @@ from pathlib import Path
 
 import jinja2
 import pytest
-import torch
 from huggingface_hub import ModelCard, ModelCardData, metadata_load
 
 from vitspace import card
-from vitspace.compress import MANIFEST, CompressConfig, compress
+from vitspace.compress import MANIFEST
 
 MODEL = "deit-tiny-cifar10"
 SECTIONS = ("## Model details", "## Files", "## Fidelity and accuracy", "## Benchmark", "## How to use",
@@ -36,15 +35,8 @@ TRAINING = {"model": MODEL, "labels": [], "pretrained_cfg": {}, "params": 5_524_
 
 
 @pytest.fixture(scope="module")
-def build(tmp_path_factory):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a busy 2-core machine: one thread is faster than two that wait on each other
-    out = tmp_path_factory.mktemp("build")
-    try:
-        compress(CompressConfig(MODEL, out, formats=("int8-mobile.ptl",), limit=2, pretrained=False))
-    finally:
-        torch.set_num_threads(threads)
-    return out
+def build(tiny_build):
+    return tiny_build
 
 
 @pytest.fixture(scope="module")

@@ -26,12 +26,11 @@ from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
-import torch
 import yaml
 from huggingface_hub import constants
 
 from vitspace import card, publish
-from vitspace.compress import MANIFEST, CompressConfig, compress
+from vitspace.compress import MANIFEST
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = "deit-tiny-cifar10"
@@ -235,16 +234,8 @@ class FakeHub:
 # --- fixtures -------------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def artifacts(tmp_path_factory):
-    """A tiny architecture-only build: one int8 .ptl of deit-tiny-cifar10 (3 MB), fidelity on 2 images."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    out = tmp_path_factory.mktemp("build")
-    try:
-        compress(CompressConfig(MODEL, out, formats=("int8-mobile.ptl",), limit=2, pretrained=False))
-    finally:
-        torch.set_num_threads(threads)
-    return out
+def artifacts(tiny_build):
+    return tiny_build
 
 
 @pytest.fixture
