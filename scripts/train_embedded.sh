@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 data=${1:+--data "$1"}
 runs=${2:-runs}
-student=(--epochs 25 --batch-size 128 --lr 1e-3 --weight-decay 0.05 --warmup-epochs 2 --label-smoothing 0.1
+student=(--epochs 22 --batch-size 128 --lr 1e-3 --weight-decay 0.05 --warmup-epochs 2 --label-smoothing 0.1
          --threads "${STUDENT_THREADS:-2}" --resume)
 
 python -m vitspace.distill --model resnet9-cifar10 $data --out "$runs/teacher" --epochs 16 --warmup-epochs 3 \

@@ -50,6 +50,7 @@ class TrainConfig:
     tau: float = 1.0                        # soft distillation temperature
     teacher: str | None = None              # safetensors of the teacher (registry arch from --teacher-model)
     teacher_model: str = "resnet9-cifar10"
+    teacher_tta: bool = False               # flip TTA in the teacher: +0.7 point for 2x its cost per step
     bf16: bool = True                       # autocast; uses AMX on recent x86 CPUs
     seed: int = 0
     threads: int | None = None
@@ -113,6 +114,8 @@ def _build_teacher(cfg: TrainConfig) -> torch.nn.Module | None:
         raise ValueError("--distillation needs --teacher PATH.safetensors (train one with --model resnet9-cifar10)")
     teacher = create_model(cfg.teacher_model, pretrained=False)
     teacher.load_state_dict(load_file(cfg.teacher))
+    if hasattr(teacher, "flip_tta"):
+        teacher.flip_tta = cfg.teacher_tta
     return teacher.eval()
 
 

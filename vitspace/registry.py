@@ -105,6 +105,6 @@ register(ModelSpec("vit-tiny-cifar10", "vit", "embedded", nets.vit_student,
 register(ModelSpec("deit-tiny-cifar10", "deit", "embedded", nets.deit_student,
                    "DeiT student (class + distillation token) distilled on CIFAR-10 from resnet9-cifar10",
                    data_cfg=_CIFAR_CFG, labels=CIFAR10_CLASSES, input_size=32))
-register(ModelSpec("resnet9-cifar10", "cnn", "embedded", lambda: nets.ResNetCifar(width=48),
-                   "ResNet-9 style convnet, the distillation teacher, trained on CIFAR-10",
+register(ModelSpec("resnet9-cifar10", "cnn", "embedded", lambda: nets.ResNetCifar(width=48, flip_tta=True),
+                   "ResNet-9 style convnet, the distillation teacher, trained on CIFAR-10 (flip TTA at inference)",
                    data_cfg=_CIFAR_CFG, labels=CIFAR10_CLASSES, input_size=32))
