@@ -15,7 +15,7 @@ from vitspace.models import model_info
 
 EXAMPLES = sorted(str(p) for p in Path(__file__).with_name("examples").glob("*.jpg"))
 TOP_K = 5
-CONCURRENCY = 2  # requests at once; each gets its share of the cores
+CONCURRENCY = 2  # requests at once: one decodes its upload while the other runs the models
 BUILDS = Path(os.environ.get("VITSPACE_BUILDS", cache_dir() / "builds"))
 TABLE = {"file": "file", "format": "format", "runtime": "runtime", "status": "status", "size_mb": "MB",
          "times_smaller": "x smaller", "top1_agreement": "top-1 agreement", "max_abs_logit_diff": "max |dlogit|",
@@ -174,6 +174,5 @@ def _warm(names) -> None:
 demo = build_demo()
 
 if __name__ == "__main__":
-    vs.set_request_threads(max(1, (os.cpu_count() or 1) // CONCURRENCY))
     threading.Thread(target=_warm, args=(vs.default_pair(),), daemon=True).start()
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=64).launch(max_file_size="25mb")

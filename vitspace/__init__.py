@@ -4,8 +4,7 @@ import logging
 # transformers imports torchao, whose enum registration warns on every start under torch 2.14
 logging.getLogger("torch.utils._pytree").setLevel(logging.ERROR)
 
-from .classifier import (Classifier, Comparison, Prediction, compare, default_pair, get_classifier,  # noqa: E402
-                         set_request_threads)
+from .classifier import Classifier, Comparison, Prediction, compare, default_pair, get_classifier  # noqa: E402
 from .images import ImageError, load_image  # noqa: E402
 from .loading import WeightsUnavailableError  # noqa: E402
 from .registry import ModelSpec, UnknownModelError, create_model, get_spec, list_models  # noqa: E402
@@ -14,6 +13,6 @@ from .registry import ModelSpec, UnknownModelError, create_model, get_spec, list
 USER_ERRORS = (ImageError, UnknownModelError, WeightsUnavailableError)
 
 __all__ = ["USER_ERRORS", "Classifier", "Comparison", "Prediction", "compare", "default_pair", "get_classifier",
-           "set_request_threads", "ImageError", "load_image", "WeightsUnavailableError", "ModelSpec",
+           "ImageError", "load_image", "WeightsUnavailableError", "ModelSpec",
            "UnknownModelError", "create_model", "get_spec", "list_models"]
 __version__ = "0.1.0"
