@@ -138,7 +138,10 @@ def test_committed_weights_match_their_reported_accuracy(name):
     if not spec.weights_file.exists():
         pytest.fail(f"{spec.weights_file.name} is not committed")
     meta = json.loads(spec.weights_file.with_suffix(".json").read_text())
+    # the accuracy `python -m vitspace.evaluate` measured on the test folder when the weights were installed
+    reported = meta["evaluate"]
+    assert reported["model"] == name and reported["n"] >= 8000
     result = evaluate(vs.get_classifier(name), str(CIFAR_FIXTURE), batch_size=250, progress=False)
     assert result.n == 1000
-    # 1000 images: one standard error of a ~90% accuracy is ~1 point
-    assert result.top1 == pytest.approx(meta["metrics"]["test_top1"], abs=0.04)
+    # the fixture is 1000 of those test images: one standard error is at most 1.6 points
+    assert result.top1 == pytest.approx(reported["top1"], abs=0.05)

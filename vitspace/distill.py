@@ -29,7 +29,7 @@ from .losses import DistillationLoss
 from .nets import use_explicit_attention
 from .registry import create_model, get_spec
 
-__all__ = ["TrainConfig", "train", "main"]
+__all__ = ["TrainConfig", "train", "export", "install", "main"]
 
 
 @dataclass
@@ -59,6 +59,7 @@ class TrainConfig:
     eval_every: int = 1
     resume: bool = False
     export_only: bool = False               # write OUT/model.safetensors from OUT/last.pt and stop
+    install: bool = False                   # export OUT/last.pt into vitspace/weights, evaluated on DATA/test
     stop_after: int | None = None           # end this invocation after N epochs; --resume continues
 
 
@@ -165,6 +166,22 @@ def export(run: str | Path, dest: str | Path | None = None, name: str = "model")
     return dest / f"{name}.safetensors"
 
 
+def install(run: str | Path, data: str | Path | None = None) -> Path:
+    """Export a run into the package (vitspace/weights/<model>.*), with `vitspace.evaluate` on DATA/test."""
+    from .evaluate import evaluate
+    from .registry import WEIGHTS_DIR
+    model = torch.load(Path(run) / "last.pt", weights_only=False, map_location="cpu")["config"]["model"]
+    path = export(run, WEIGHTS_DIR, model)
+    if data:
+        from .classifier import get_classifier
+        meta_path = path.with_suffix(".json")
+        meta = json.loads(meta_path.read_text())
+        meta["evaluate"] = dataclasses.asdict(evaluate(get_classifier(model), str(Path(data) / "test")))
+        meta["evaluate"]["model"] = model
+        meta_path.write_text(json.dumps(meta, indent=2))
+    return path
+
+
 def train(cfg: TrainConfig) -> dict:
     """Train cfg.model; returns the final metrics. Resumable from OUT/last.pt."""
     rank, world = _dist_info()
@@ -261,8 +278,8 @@ def main(argv=None) -> int:
     if "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1:
         dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     try:
-        if cfg.export_only:
-            print(export(cfg.out))
+        if cfg.export_only or cfg.install:
+            print(install(cfg.out, cfg.data) if cfg.install else export(cfg.out))
             return 0
         metrics = train(cfg)
     except (ValueError, FileNotFoundError) as e:
