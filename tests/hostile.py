@@ -98,20 +98,6 @@ def random_bytes_png(d: Path) -> Path:
     return p
 
 
-def decompression_bomb_png(d: Path) -> Path:
-    """Claims 30000x30000 = 900 megapixels in a ~70-byte file (past PIL's own bomb limit)."""
-    p = d / "bomb.png"
-    p.write_bytes(png_with_size(30000, 30000))
-    return p
-
-
-def decompression_bomb_png_max(d: Path) -> Path:
-    """The largest size PNG can claim: 2^31-1 a side."""
-    p = d / "bomb-max.png"
-    p.write_bytes(png_with_size(2**31 - 1, 2**31 - 1))
-    return p
-
-
 def decompression_bomb_gif(d: Path) -> Path:
     """A GIF whose logical screen and frame claim 65535x65535."""
     buf = io.BytesIO()
@@ -122,20 +108,6 @@ def decompression_bomb_gif(d: Path) -> Path:
     data[i + 5:i + 9] = struct.pack("<HH", 65535, 65535)
     p = d / "bomb.gif"
     p.write_bytes(bytes(data))
-    return p
-
-
-def over_megapixel_limit(d: Path) -> Path:
-    """9000x8000 = 72 megapixels: under PIL's bomb limit, over vitspace's MAX_PIXELS."""
-    p = d / "too-big.png"
-    p.write_bytes(png_with_size(9000, 8000))
-    return p
-
-
-def over_pil_warning_limit(d: Path) -> Path:
-    """10000x10000 = 100 megapixels: PIL warns (DecompressionBombWarning) but would not refuse."""
-    p = d / "warn-big.png"
-    p.write_bytes(png_with_size(10000, 10000))
     return p
 
 
@@ -150,6 +122,20 @@ def png_text_bomb(d: Path) -> Path:
     p.write_bytes(data[:i] + ztxt + data[i:])
     return p
 
+
+def _png_claiming(width: int, height: int, name: str):
+    """A writer of a tiny PNG whose header claims width x height."""
+    def write(d: Path) -> Path:
+        p = d / name
+        p.write_bytes(png_with_size(width, height))
+        return p
+    return write
+
+
+decompression_bomb_png = _png_claiming(30000, 30000, "bomb.png")          # 900 MP: past PIL's own bomb limit
+decompression_bomb_png_max = _png_claiming(2**31 - 1, 2**31 - 1, "bomb-max.png")  # the largest a PNG can claim
+over_megapixel_limit = _png_claiming(9000, 8000, "too-big.png")           # 72 MP: under PIL's limit, over ours
+over_pil_warning_limit = _png_claiming(10000, 10000, "warn-big.png")      # 100 MP: PIL only warns
 
 HOSTILE = {
     "truncated_jpeg": truncated_jpeg,
