@@ -148,9 +148,8 @@ def model_labels(spec: ModelSpec) -> list[str]:
     if spec.labels:
         return list(spec.labels)
     if spec.source == "hub":
-        from timm.data import ImageNetInfo
-        info = ImageNetInfo()
-        return [info.index_to_description(i) for i in range(1000)]
+        from .loading import imagenet_labels
+        return list(imagenet_labels().values())
     return []
 
 

@@ -90,7 +90,8 @@ class Classifier:
         return Prediction(self.name, [(self.labels[i], round(s, 6)) for s, i in zip(scores, idx)], round(latency, 2))
 
 
-def _labels(spec: ModelSpec, module: nn.Module) -> list[str]:
+def model_labels(spec: ModelSpec, module: nn.Module) -> list[str]:
+    """Label names: the registry's, else the weights' config (id2label)."""
     if spec.labels:
         return list(spec.labels)
     id2label = module.config.id2label
@@ -101,12 +102,12 @@ def _load(name: str, pretrained: bool) -> Classifier:
     if Path(name).is_dir():
         module, processor = load_local_hf(name)
         spec = ModelSpec(str(name), "local", "local", build=lambda: module, description=f"local model at {name}")
-        return Classifier(spec, module, build_preprocess(spec, processor), _labels(spec, module), True, "local")
+        return Classifier(spec, module, build_preprocess(spec, processor), model_labels(spec, module), True, "local")
     spec = get_spec(name)
     weights = weights_status(spec) if pretrained else "random"
     module = load_module(spec, pretrained=pretrained)
     processor = _hub_processor(spec, weights) if pretrained and spec.source == "hub" else None
-    return Classifier(spec, module, build_preprocess(spec, processor), _labels(spec, module), pretrained, weights)
+    return Classifier(spec, module, build_preprocess(spec, processor), model_labels(spec, module), pretrained, weights)
 
 
 def _hub_processor(spec: ModelSpec, weights: str):

@@ -46,7 +46,7 @@ def _hf_classes(kind: str):
             "deit": (tf.DeiTConfig, tf.DeiTForImageClassificationWithTeacher)}[kind]
 
 
-def _imagenet_labels() -> dict[int, str]:
+def imagenet_labels() -> dict[int, str]:
     from timm.data import ImageNetInfo
     info = ImageNetInfo()
     return {i: info.index_to_description(i) for i in range(1000)}
@@ -55,7 +55,7 @@ def _imagenet_labels() -> dict[int, str]:
 def build_hf_architecture(kind: str, config: dict) -> nn.Module:
     """A Hub architecture with random weights, built offline from the registry's config."""
     config_cls, model_cls = _hf_classes(kind)
-    id2label = _imagenet_labels()
+    id2label = imagenet_labels()
     cfg = config_cls(**config, id2label=id2label, label2id={v: k for k, v in id2label.items()})
     return HFLogits(model_cls(cfg))
 

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 
 import torch
 
+from .classifier import model_labels
 from .loading import weights_status
 from .registry import get_spec, list_models
 
@@ -34,11 +35,7 @@ def model_info(name: str) -> ModelInfo:
     with torch.device("meta"):  # shapes only: no memory, no random init
         model = spec.build()
     return ModelInfo(name, spec.family, spec.source, spec.repo_id, sum(p.numel() for p in model.parameters()),
-                     spec.input_size, _num_labels(spec, model), weights_status(spec), spec.description)
-
-
-def _num_labels(spec, model) -> int:
-    return len(spec.labels) if spec.labels else model.config.num_labels
+                     spec.input_size, len(model_labels(spec, model)), weights_status(spec), spec.description)
 
 
 def main(argv=None) -> int:
