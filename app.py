@@ -5,21 +5,29 @@ import threading
 from pathlib import Path
 
 import gradio as gr
+import pandas as pd
 from huggingface_hub import ModelCard
 
 import vitspace as vs
+from vitspace import bench as vb
 from vitspace import card as vcard
 from vitspace import compress as vc
-from vitspace.data import cache_dir
 from vitspace.models import model_info
 
 EXAMPLES = sorted(str(p) for p in Path(__file__).with_name("examples").glob("*.jpg"))
 TOP_K = 5
 CONCURRENCY = 2  # requests at once: one decodes its upload while the other runs the models
-BUILDS = Path(os.environ.get("VITSPACE_BUILDS", cache_dir() / "builds"))
+BUILDS = vc.default_builds()
 TABLE = {"file": "file", "format": "format", "runtime": "runtime", "status": "status", "size_mb": "MB",
          "times_smaller": "x smaller", "top1_agreement": "top-1 agreement", "max_abs_logit_diff": "max |dlogit|",
          "accuracy": "accuracy", "passes": "passes", "notes": "notes"}
+BENCH_TABLE = {"variant": "variant", "runtime": "runtime", "peer": "peer", "batch": "batch", "status": "status",
+               "p50_ms": "p50 ms", "p90_ms": "p90 ms", "mean_ms": "mean ms", "images_per_s": "images/s",
+               "speedup": "x eager fp32", "size_mb": "MB", "agreement": "top-1 agreement",
+               "peak_mem_mb": "peak MB", "seed_profiler_ms": "seed's profiler ms", "note": "note"}
+BENCH_DEFAULT = ["eager-fp32", "eager-bf16", "int8.pt", "model-int8.pte", "model-int8.onnx", "seed-qnnpack-int8",
+                 "openvino-bf16", "openvino-int8"]
+_benches: dict[str, threading.Event] = {}  # session -> cancel flag of its running benchmark
 SNIPPET_LANG = {"torchscript": "python", "torchscript-lite": "kotlin", "executorch": "python", "onnx": "python"}
 
 
@@ -91,6 +99,47 @@ def build(model: str, formats: list[str], engine: str, random_weights: bool, pro
     return rows, downloads, about, snippets, (model, str(out))
 
 
+def _cells(rows: list[dict], columns: dict) -> list[list]:
+    return [[f"{r[k]:.4g}" if isinstance(r[k], float) else r[k] for k in columns] for r in rows]
+
+
+def benchmark(model: str, variants: list[str], batches: list[str], threads: int, random_weights: bool,
+              request: gr.Request, progress=gr.Progress()):
+    if not variants or not batches:
+        raise gr.Error("Choose at least one variant and one batch size.")
+    config = vb.BenchConfig(model, tuple(variants), tuple(sorted(int(b) for b in batches)), int(threads),
+                            builds=BUILDS, pretrained=not random_weights)
+    cancel = _benches.setdefault(request.session_hash, threading.Event())
+    cancel.clear()
+    steps = iter(range(1, 4 * len(variants) + 2))
+    say = lambda message: progress(next(steps, 4 * len(variants)) / (4 * len(variants) + 2), desc=message)  # noqa: E731
+    try:
+        report, cached = vb.bench_cached(config, BUILDS, progress=say, cancel=cancel)
+    except vb.BenchCancelled:
+        raise gr.Error("Benchmark stopped: nothing was saved.") from None
+    except (*vs.USER_ERRORS, ValueError, FileNotFoundError, vc.MissingBackendError) as e:
+        raise gr.Error(str(e)) from None
+    finally:
+        _benches.pop(request.session_hash, None)
+    rows = report.rows()
+    ok = pd.DataFrame([r for r in rows if r["status"] == "ok"] or None, columns=list(BENCH_TABLE))
+    m = report.machine
+    about = (f"**{model}**, {m['cpu']}, {m['cores']} cores, {m['threads']} threads, torch {m['torch']}, int8 engine "
+             f"`{m['quantized_engine']}`; {report.results[0].reps or vb.MIN_REPS} timed calls after "
+             f"{config.warmup} warm-up calls. " + ("Shown again from an earlier run." if cached else
+                                                   f"Measured in {report.seconds:.0f} s.") +
+             " Compare ratios within one run, not times across runs.")
+    out = vb.result_dir(config, BUILDS)
+    batch_one = ok[ok["batch"] == ok["batch"].min()] if len(ok) else ok
+    return (about, _cells(rows, BENCH_TABLE), batch_one, batch_one, ok.dropna(subset=["size_mb", "agreement"]),
+            [str(out / vb.RESULT), str(out / "bench.csv")])
+
+
+def stop_benchmark(request: gr.Request):
+    if request.session_hash in _benches:
+        _benches[request.session_hash].set()
+
+
 def card(last_build):
     if not last_build:
         raise gr.Error("Build files in the Compress tab first: the card describes them.")
@@ -152,6 +201,33 @@ def build_demo() -> gr.Blocks:
             last_build = gr.State(None)
             c_run.click(build, [c_model, c_formats, c_engine, c_random],
                         [c_table, c_files, c_about, c_snippets, last_build], api_name="compress", concurrency_limit=1)
+        with gr.Tab("Benchmark"):
+            gr.Markdown("Latency and throughput of every variant in its own runtime, beside the tools a user would "
+                        "pick instead (peers). Warm-up calls are not timed; each figure is over 20 timed calls.")
+            with gr.Row():
+                b_model = gr.Dropdown(choices, value=default_b, label="Model")
+                b_threads = gr.Slider(1, os.cpu_count() or 1, value=os.cpu_count() or 1, step=1, label="Threads")
+                b_random = gr.Checkbox(False, label="Architecture only (random weights)")
+            b_variants = gr.CheckboxGroup(list(vb.BENCH_VARIANTS), value=BENCH_DEFAULT, label="Variants")
+            b_batches = gr.CheckboxGroup(["1", "8", "32"], value=["1"], label="Batch sizes")
+            with gr.Row():
+                b_run = gr.Button("Run benchmark", variant="primary")
+                b_stop = gr.Button("Stop", variant="stop")
+            b_about = gr.Markdown(elem_id="bench-about")
+            b_table = gr.Dataframe(headers=list(BENCH_TABLE.values()), elem_id="bench-table", wrap=True,
+                                   label="Results")
+            with gr.Row():
+                b_latency = gr.BarPlot(x="variant", y="p50_ms", color="peer", title="p50 latency, smallest batch (ms)",
+                                       sort="y", x_label_angle=-40)
+                b_speedup = gr.BarPlot(x="variant", y="speedup", color="peer", title="Speed-up over eager fp32",
+                                       sort="-y", x_label_angle=-40)
+                b_tradeoff = gr.ScatterPlot(x="size_mb", y="agreement", color="variant",
+                                            title="File size (MB) against top-1 agreement with fp32")
+            b_files = gr.File(label="Results (JSON, CSV)", file_count="multiple", elem_id="bench-files")
+            b_run.click(benchmark, [b_model, b_variants, b_batches, b_threads, b_random],
+                        [b_about, b_table, b_latency, b_speedup, b_tradeoff, b_files], api_name="bench",
+                        concurrency_limit=1)
+            b_stop.click(stop_benchmark, None, None, api_name=False, queue=False)
         with gr.Tab("Model card"):
             gr.Markdown("The Hugging Face model card of the last build in the Compress tab: metadata, files, "
                         "fidelity, usage, training recipe and citations. `python -m vitspace.publish` pushes it.")

@@ -1,4 +1,5 @@
 """The app's HTTP API, driven with gradio_client against `python app.py` as users launch it."""
+import json
 import os
 from pathlib import Path
 
@@ -74,3 +75,19 @@ def test_api_caps_upload_size(client, tmp_path):
         _classify(client, big)
     assert "size" in str(e.value).lower() or "413" in str(e.value) or "large" in str(e.value).lower()
     _assert_answer(_classify(client, EXAMPLES / "frog.jpg"))
+
+
+def test_api_benchmark_measures_and_then_shows_the_saved_run(client):
+    args = ("vit-tiny-cifar10", ["eager-fp32", "seed-qnnpack-int8"], ["1", "8"], 1, True)
+    about, table, latency, speedup, tradeoff, files = client.predict(*args, api_name="/bench")
+    rows = table["data"]
+    assert [(r[0], r[3], r[4]) for r in rows] == [("eager-fp32", 1, "ok"), ("eager-fp32", 8, "ok"),
+                                                  ("seed-qnnpack-int8", 1, "ok"), ("seed-qnnpack-int8", 8, "ok")]
+    assert [r[2] for r in rows] == [False, False, True, True]  # the seed's recipe is a peer
+    assert "Measured in" in about and "1 threads" in about
+    saved = json.loads(Path(next(f for f in files if f.endswith(".json"))).read_text())
+    assert [r["p50_ms"] for r in saved["results"]] == pytest.approx([float(r[5]) for r in rows], rel=1e-3)
+    again = client.predict(*args, api_name="/bench")
+    assert "Shown again" in again[0] and again[1]["data"] == rows
+    with pytest.raises(AppError, match="Choose at least one variant"):
+        client.predict("vit-tiny-cifar10", [], ["1"], 1, True, api_name="/bench")

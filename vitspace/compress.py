@@ -44,7 +44,7 @@ from torch import nn
 __all__ = ["Variant", "VARIANTS", "Built", "CompressConfig", "Fidelity", "FileEntry", "Manifest", "compress",
            "build_key", "usage_snippet", "pick_engine", "quantized_engine", "to_torchscript", "quantize_int8",
            "to_mobile", "to_lite", "quantize_pt2e", "to_executorch", "to_onnx", "quantize_onnx",
-           "MissingBackendError", "compress_cached", "zip_build", "main"]
+           "MissingBackendError", "compress_cached", "zip_build", "default_builds", "version_of", "main"]
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
 MANIFEST = "manifest.json"
@@ -475,13 +475,22 @@ def _example_images(limit: int) -> _Images:
 
 # --- building -------------------------------------------------------------------------------------
 
+def version_of(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
 def _versions() -> dict[str, str | None]:
-    def version(package: str) -> str | None:
-        try:
-            return metadata.version(package)
-        except metadata.PackageNotFoundError:
-            return None
-    return {p: version(p) for p in ("torch", "executorch", "torchao", "onnx", "onnxruntime", "timm", "transformers")}
+    return {p: version_of(p) for p in ("torch", "executorch", "torchao", "onnx", "onnxruntime", "timm",
+                                       "transformers")}
+
+
+def default_builds() -> Path:
+    """Where cached builds live: $VITSPACE_BUILDS, else ~/.cache/vitspace/builds."""
+    from .data import cache_dir
+    return Path(os.environ.get("VITSPACE_BUILDS") or cache_dir() / "builds")
 
 
 def _stat_identity(path: Path) -> str:

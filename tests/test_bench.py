@@ -1,0 +1,141 @@
+"""vitspace.bench: the harness (warm-up, repetitions, schema, skips, cancellation), never speeds."""
+import csv
+import json
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+import torch
+
+from vitspace import bench as vb
+from vitspace import compress as vc
+
+MODEL = "vit-tiny-cifar10"  # embedded architecture, 2.9M parameters: fast to run 20 times
+# one thread: on a busy 2-core machine two OpenMP threads wait on each other (30x slower here)
+
+
+def config(**kw) -> vb.BenchConfig:
+    return vb.BenchConfig(MODEL, **{"pretrained": False, "limit": 4, "warmup": 2, "threads": 1, **kw})
+
+
+@pytest.fixture
+def counting(monkeypatch):
+    """A variant whose first `slow` calls take 80 ms (warm-up), then run the model; counts its timed calls."""
+    state = {"calls": 0, "slow": 3, "prepared": 0}
+
+    def prepare(ctx):
+        state["prepared"] += 1
+
+        def run(x):
+            state["calls"] += 1
+            if state["calls"] <= state["slow"]:
+                time.sleep(0.08)
+            return ctx.model(x)
+        return run
+    variant = vb.BenchVariant("counting", "test", False, prepare, torch_ops=False)
+    monkeypatch.setitem(vb.BENCH_VARIANTS, "counting", variant)
+    return state
+
+
+def test_time_calls_excludes_warmup_and_counts_repetitions():
+    calls = []
+
+    def run(x):
+        calls.append(x)
+        time.sleep(0.05 if len(calls) <= 3 else 0)
+    times = vb.time_calls(run, torch.zeros(1), warmup=3, reps=20)
+    assert len(times) == 20 and len(calls) == 23
+    assert max(times) < 40, "a warm-up call was timed"
+
+
+def test_bench_reports_percentiles_of_the_timed_calls_only(counting):
+    report = vb.bench(config(variants=("counting", "eager-fp32"), warmup=3, reps=20, batches=(1, 2)))
+    rows = {(r.variant, r.batch): r for r in report.results}
+    assert set(rows) == {("counting", 1), ("counting", 2), ("eager-fp32", 1), ("eager-fp32", 2)}
+    for r in report.results:
+        assert r.status == "ok" and r.reps == 20 and r.warmup == 3
+        assert 0 < r.p50_ms <= r.p90_ms and r.mean_ms > 0
+        assert r.images_per_s == pytest.approx(r.batch * 1000 / r.mean_ms, rel=0.01)
+    # the probe's agreement check makes the first calls, and they are the slow ones: none is timed either way
+    assert rows["counting", 1].p50_ms < 60 and rows["counting", 1].agreement == 1.0
+    assert report.machine["threads"] >= 1 and report.machine["quantized_engine"] in ("x86", "onednn", "fbgemm")
+
+
+def test_too_few_repetitions_and_unknown_variants_are_refused():
+    with pytest.raises(ValueError, match="at least 20"):
+        vb.bench(config(reps=5))
+    with pytest.raises(ValueError, match="unknown variants"):
+        vb.bench(config(variants=("no-such-variant",)))
+
+
+def test_json_and_csv_follow_the_schema(tmp_path, counting):
+    report = vb.bench(config(variants=("eager-fp32", "counting", "seed-qnnpack-int8"), batches=(1, 2)))
+    vb.write_json(report, tmp_path / "b.json")
+    vb.write_csv(report, tmp_path / "b.csv")
+    data = json.loads((tmp_path / "b.json").read_text())
+    assert {"cpu", "cores", "threads", "torch", "quantized_engine"} <= set(data["machine"])
+    assert len(data["results"]) == 6
+    types = {"variant": str, "runtime": str, "peer": bool, "batch": int, "p50_ms": float, "p90_ms": float,
+             "mean_ms": float, "images_per_s": float}
+    for row in data["results"]:
+        assert set(vb.SCHEMA) <= set(row)
+        for key, kind in types.items():
+            assert isinstance(row[key], kind), (key, row[key])
+        assert row["size_bytes"] is None or isinstance(row["size_bytes"], int)
+        assert row["agreement"] is None or 0 <= row["agreement"] <= 1
+    assert [r["peer"] for r in data["results"]] == [False, False, False, False, True, True]
+    with open(tmp_path / "b.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0])[:len(vb.SCHEMA)] == list(vb.SCHEMA) and len(rows) == 6
+    assert [r["variant"] for r in rows] == [r["variant"] for r in data["results"]]
+
+
+def test_missing_peer_runtime_is_skipped_with_a_note(monkeypatch):
+    monkeypatch.setitem(sys.modules, "openvino", None)  # import openvino raises ImportError
+    report = vb.bench(config(variants=("openvino-bf16", "eager-fp32")))
+    skipped, ok = report.results
+    assert skipped.status == "skipped" and skipped.peer and "pip install openvino" in skipped.note
+    assert skipped.p50_ms is None and ok.status == "ok"
+
+
+def test_build_files_run_in_their_runtime_with_the_manifest_figures(tiny_build):
+    manifest = vc.Manifest.from_dict(json.loads((tiny_build / vc.MANIFEST).read_text()))
+    entry = next(f for f in manifest.files if f.file == "int8-mobile.ptl")
+    cfg = vb.BenchConfig("deit-tiny-cifar10", ("int8-mobile.ptl", "model.pte"), artifacts=tiny_build,
+                         pretrained=False, warmup=1, threads=1)
+    lite, pte = vb.bench(cfg).results
+    assert lite.status == "ok" and lite.runtime == "lite interpreter" and lite.reps == 20
+    assert lite.size_bytes == (tiny_build / "int8-mobile.ptl").stat().st_size == entry.size_bytes
+    assert lite.agreement == entry.fidelity.top1_agreement
+    assert pte.status == "skipped" and "not built" in pte.note
+
+
+def test_a_cancelled_run_writes_nothing_and_a_finished_one_is_reused(tmp_path, counting):
+    cancel = threading.Event()
+
+    def progress(message):
+        if message.startswith("[2/2]"):
+            cancel.set()
+    cfg = config(variants=("counting", "eager-fp32"))
+    with pytest.raises(vb.BenchCancelled):
+        vb.bench_cached(cfg, tmp_path, progress, cancel)
+    assert not list(tmp_path.rglob("*.json")), "a cancelled run left results behind"
+    report, cached = vb.bench_cached(cfg, tmp_path)
+    assert not cached and len(report.ok()) == 2 and len(list(tmp_path.rglob(vb.RESULT))) == 1
+    prepared = counting["prepared"]
+    again, cached = vb.bench_cached(cfg, tmp_path)
+    assert cached and counting["prepared"] == prepared
+    assert [r.p50_ms for r in again.results] == [r.p50_ms for r in report.results]
+
+
+def test_cli_writes_json_and_csv_and_refuses_bad_arguments(tmp_path):
+    cmd = [sys.executable, "-m", "vitspace.bench", "--model", MODEL, "--random-weights", "--variants", "eager-fp32",
+           "--batch", "1,2", "--limit", "2", "--threads", "1", "--json", str(tmp_path / "b.json"), "--csv", str(tmp_path / "b.csv")]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "eager-fp32" in done.stdout and "threads" in done.stdout
+    assert len(json.loads((tmp_path / "b.json").read_text())["results"]) == 2
+    bad = subprocess.run(cmd[:-4] + ["--reps", "5"], capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "at least 20" in bad.stderr
