@@ -28,7 +28,8 @@ BENCH_TABLE = {"variant": "variant", "runtime": "runtime", "peer": "peer", "batc
 BENCH_DEFAULT = ["eager-fp32", "eager-bf16", "int8.pt", "model-int8.pte", "model-int8.onnx", "seed-qnnpack-int8",
                  "openvino-bf16", "openvino-int8"]
 _benches: dict[str, threading.Event] = {}  # session -> cancel flag of its running benchmark
-SNIPPET_LANG = {"torchscript": "python", "torchscript-lite": "kotlin", "executorch": "python", "onnx": "python"}
+SNIPPET_LANG = {"torchscript": "python", "torchscript-lite": "kotlin", "executorch": "python", "onnx": "python",
+                "pt2": "python"}
 
 
 class RawImage(gr.Image):
@@ -64,11 +65,11 @@ def _summary(c: vs.Comparison) -> str:
     return f"{verdict}\n\n| model | top-1 | probability | latency |\n|---|---|---|---|\n{rows}"
 
 
-def classify(image, model_a: str, model_b: str, random_weights: bool):
+def classify(image, model_a: str, model_b: str, random_weights: bool, fast: bool = False):
     if image is None:
         raise gr.Error("Upload an image, take one with the webcam, paste one, or click an example.")
     try:
-        c = vs.compare(image, [model_a, model_b], top_k=TOP_K, pretrained=not random_weights)
+        c = vs.compare(image, [model_a, model_b], top_k=TOP_K, pretrained=not random_weights, fast=fast)
     except vs.USER_ERRORS as e:
         raise gr.Error(str(e)) from None
     a, b = c.predictions
@@ -169,8 +170,11 @@ def build_demo() -> gr.Blocks:
                     with gr.Row():
                         model_a = gr.Dropdown(choices, value=default_a, label="Model A (ViT)")
                         model_b = gr.Dropdown(choices, value=default_b, label="Model B (DeiT)")
-                    random_weights = gr.Checkbox(
-                        False, label="Architecture only (random weights: for speed, not answers)")
+                    with gr.Row():
+                        random_weights = gr.Checkbox(
+                            False, label="Architecture only (random weights: for speed, not answers)")
+                        fast = gr.Checkbox(False, label="Fast CPU path (int8 for x86, compiled; the first use "
+                                                        "builds it: seconds here, minutes for base models)")
                     run = gr.Button("Classify", variant="primary")
                     gr.Examples(EXAMPLES, inputs=image, label="Examples (CIFAR-10 test images)", elem_id="examples")
                 with gr.Column():
@@ -178,9 +182,9 @@ def build_demo() -> gr.Blocks:
                         label_a = gr.Label(num_top_classes=TOP_K, label="Model A", elem_id="label-a")
                         label_b = gr.Label(num_top_classes=TOP_K, label="Model B", elem_id="label-b")
                     summary = gr.Markdown(elem_id="summary")
-            inputs, outputs = [image, model_a, model_b, random_weights], [label_a, label_b, summary]
+            inputs, outputs = [image, model_a, model_b, random_weights, fast], [label_a, label_b, summary]
             run.click(classify, inputs, outputs, api_name="classify")
-            for trigger in (image.change, model_a.change, model_b.change, random_weights.change):
+            for trigger in (image.change, model_a.change, model_b.change, random_weights.change, fast.change):
                 trigger(refresh, inputs, outputs, api_name=False)
         with gr.Tab("Compress"):
             gr.Markdown("Build deployable files, check each in its own runtime against the fp32 model, download them.")

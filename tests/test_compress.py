@@ -284,3 +284,16 @@ def test_cached_builds_are_reused_and_built_once_under_concurrency(monkeypatch, 
         assert z.read("int8-mobile.ptl") == (out / "int8-mobile.ptl").read_bytes()
     rows = manifest.rows()
     assert rows[0]["file"] == "int8-mobile.ptl" and rows[0]["status"] == "ok" and rows[0]["size_mb"] > 0
+
+
+def test_fast_path_classifies_like_the_eager_model(tmp_path, monkeypatch):
+    """Classify's fast option: the int8 x86 program, built into the builds folder once, then compiled."""
+    from vitspace.data import list_image_folder
+    monkeypatch.setenv("VITSPACE_BUILDS", str(tmp_path))
+    eager, fast = get_classifier(MODEL), get_classifier(MODEL, fast=True)
+    assert fast.name == f"{MODEL} [fast int8]" and get_classifier(MODEL, fast=True) is fast
+    assert len(list(tmp_path.glob(f"*/{vc.MANIFEST}"))) == 1
+    items, _ = list_image_folder(EVAL_DATA)
+    paths = [p for p, _ in items[::50]]
+    agree = sum(eager.predict(p).label == fast.predict(p).label for p in paths) / len(paths)
+    assert agree >= 0.9, agree

@@ -1,4 +1,5 @@
 """A loaded model with its own preprocessing and labels, shared per process and safe across threads."""
+import dataclasses
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -15,7 +16,13 @@ from .loading import load_local_hf, load_module, weights_status
 from .registry import ModelSpec, get_spec
 
 __all__ = ["Prediction", "Classifier", "Comparison", "compare", "get_classifier", "default_pair",
-           "build_preprocess"]
+           "build_preprocess", "FastPathUnavailable", "FAST_FILE"]
+
+FAST_FILE = "model-int8-x86.pt2"  # vitspace's fastest CPU path (vitspace.compress builds it)
+
+
+class FastPathUnavailable(RuntimeError):
+    """The fast int8 path cannot be built or run here; the message says why."""
 
 # All inference runs on one thread. OpenMP thread teams started by several calling threads (a server's
 # workers) spin against each other: the embedded pair took 20-30 ms per request instead of 12.
@@ -64,10 +71,12 @@ class Classifier:
     labels: list[str]
     pretrained: bool = True
     weights: str = ""                   # where the weights came from: embedded, cache, hub, local, random
+    fast: bool = False                  # runs vitspace's fast int8 CPU path instead of the eager model
 
     @property
     def name(self) -> str:
-        return self.spec.name if self.pretrained else f"{self.spec.name} (architecture only, random weights)"
+        name = self.spec.name if self.pretrained else f"{self.spec.name} (architecture only, random weights)"
+        return f"{name} [fast int8]" if self.fast else name
 
     def logits(self, images: list[Image.Image]) -> torch.Tensor:
         """Preprocess and forward on vitspace's inference thread; safe to call from any thread."""
@@ -110,6 +119,21 @@ def _load(name: str, pretrained: bool) -> Classifier:
     return Classifier(spec, module, build_preprocess(spec, processor), model_labels(spec, module), pretrained, weights)
 
 
+def _fast(clf: Classifier) -> Classifier:
+    """The same classifier on the fast CPU path: the int8 x86 program, built once (cached) and compiled."""
+    from . import compress as vc
+    root = vc.default_builds()
+    config = vc.CompressConfig(clf.spec.name, root, (FAST_FILE,), pretrained=clf.pretrained, limit=16)
+    out, manifest = vc.compress_cached(config, root)
+    entry = manifest.files[0]
+    if entry.status != "ok":
+        raise FastPathUnavailable(f"the fast int8 path is not available for {clf.spec.name} here: {entry.reason}")
+    run = vc.VARIANTS[FAST_FILE].load(out / FAST_FILE)
+    fast = dataclasses.replace(clf, module=run, fast=True)
+    fast._logits([Image.new("RGB", (clf.spec.input_size,) * 2)])  # compiles now, not in the first request
+    return fast
+
+
 def _hub_processor(spec: ModelSpec, weights: str):
     """The repository's own image processor; the registry's copy of its settings if it cannot be fetched."""
     from transformers import AutoImageProcessor
@@ -119,21 +143,24 @@ def _hub_processor(spec: ModelSpec, weights: str):
         return None
 
 
-_cache: dict[tuple[str, bool], Classifier] = {}
-_locks: dict[tuple[str, bool], threading.Lock] = {}
+_cache: dict[tuple[str, bool, bool], Classifier] = {}
+_locks: dict[tuple[str, bool, bool], threading.Lock] = {}
 _guard = threading.Lock()
 
 
-def get_classifier(name: str, pretrained: bool = True) -> Classifier:
-    """The classifier for a registry name (or a local transformers folder), loaded once per process."""
-    key = (name, pretrained)
+def get_classifier(name: str, pretrained: bool = True, fast: bool = False) -> Classifier:
+    """The classifier for a registry name (or a local transformers folder), loaded once per process.
+
+    fast=True runs it on vitspace's fastest CPU path (int8 for x86, compiled by inductor).
+    """
+    key = (name, pretrained, fast)
     if key in _cache:
         return _cache[key]
     with _guard:
         lock = _locks.setdefault(key, threading.Lock())
     with lock:  # concurrent first requests load once; other models load in parallel
         if key not in _cache:
-            _cache[key] = _load(name, pretrained)
+            _cache[key] = _fast(get_classifier(name, pretrained)) if fast else _load(name, pretrained)
     return _cache[key]
 
 
@@ -154,7 +181,7 @@ class Comparison:
         return len({p.label for p in self.predictions}) == 1
 
 
-def compare(image, models: list[str], top_k: int = 5, pretrained: bool = True) -> Comparison:
+def compare(image, models: list[str], top_k: int = 5, pretrained: bool = True, fast: bool = False) -> Comparison:
     """The same image through several models; the image is decoded once."""
     image = load_image(image)
-    return Comparison([get_classifier(m, pretrained).predict(image, top_k) for m in models])
+    return Comparison([get_classifier(m, pretrained, fast).predict(image, top_k) for m in models])

@@ -14,12 +14,13 @@ from .images import ImageError
 __all__ = ["classify", "main"]
 
 
-def classify(images: list[str], models: list[str], top_k: int = 5, pretrained: bool = True) -> list[dict]:
+def classify(images: list[str], models: list[str], top_k: int = 5, pretrained: bool = True,
+             fast: bool = False) -> list[dict]:
     """One result per (image, model): a prediction dict, or {"image", "model", "error"} for a user error."""
     results = []
     for model in models:
         try:
-            clf = get_classifier(model, pretrained=pretrained)
+            clf = get_classifier(model, pretrained=pretrained, fast=fast)
         except USER_ERRORS as e:
             results += [{"image": img, "model": model, "error": str(e)} for img in images]
             continue
@@ -52,11 +53,14 @@ def main(argv=None) -> int:
     p.add_argument("--model", action="append", help="registry name or local transformers folder; repeatable")
     p.add_argument("--top-k", type=int, default=5)
     p.add_argument("--random-weights", action="store_true", help="architecture only: no weights needed")
+    p.add_argument("--fast", action="store_true",
+                   help="vitspace's fast CPU path: int8 for x86, compiled (built and cached on first use)")
     p.add_argument("--json", action="store_true", help='print {"results": [...]}')
     args = p.parse_args(argv)
     if args.top_k < 1:
         p.error("--top-k must be at least 1")
-    results = classify(args.images, args.model or list(default_pair()), args.top_k, not args.random_weights)
+    results = classify(args.images, args.model or list(default_pair()), args.top_k, not args.random_weights,
+                       args.fast)
     if args.json:
         print(json.dumps({"results": results}, indent=2))
     else:

@@ -10,6 +10,7 @@ One file per variant in DIR, each written atomically (a temporary name, then a r
 | `int8-mobile.ptl` | the same for the lite interpreter (PyTorch Mobile, Android/iOS) | lite interpreter |
 | `model.pte`, `model-int8.pte` | ExecuTorch, XNNPACK delegate; int8 by PT2E, XNNPACK quantizer | executorch.runtime |
 | `model.onnx`, `model-int8.onnx` | ONNX (dynamo exporter); int8 by ONNX Runtime dynamic quantization | onnxruntime |
+| `model-int8-x86.pt2` | the fast x86 CPU path: static int8 by PT2E with the X86 inductor quantizer, an exported program | torch.compile (inductor) |
 
 DIR/manifest.json records each file's size, sha256, the passes that ran and its fidelity: the file is
 loaded in its own runtime and run on real images, one at a time, against the eager fp32 model.
@@ -43,7 +44,7 @@ from torch import nn
 
 __all__ = ["Variant", "VARIANTS", "Built", "CompressConfig", "Fidelity", "FileEntry", "Manifest", "compress",
            "build_key", "usage_snippet", "pick_engine", "quantized_engine", "to_torchscript", "quantize_int8",
-           "to_mobile", "to_lite", "quantize_pt2e", "to_executorch", "to_onnx", "quantize_onnx",
+           "to_mobile", "to_lite", "quantize_pt2e", "quantize_x86", "to_executorch", "to_onnx", "quantize_onnx",
            "MissingBackendError", "compress_cached", "zip_build", "default_builds", "version_of", "main"]
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "examples"
@@ -185,6 +186,39 @@ def quantize_pt2e(model: nn.Module, *, example: torch.Tensor, calibration: list[
     return convert_pt2e(prepared)
 
 
+def quantize_x86(model: nn.Module, *, example: torch.Tensor, calibration: list[torch.Tensor]) -> nn.Module:
+    """Static int8 by PT2E with the X86 inductor quantizer (oneDNN int8 kernels after torch.compile):
+    per-channel weights folded to int8, activation ranges calibrated on `calibration`; batch dynamic."""
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        raise RuntimeError(f"the x86 int8 path needs an x86-64 CPU, not {platform.machine()}")
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+    from torchao.quantization.pt2e.quantizer.x86_inductor_quantizer import (
+        X86InductorQuantizer, get_default_x86_inductor_quantization_config)
+    quantizer = X86InductorQuantizer().set_global(get_default_x86_inductor_quantization_config())
+    with torch.no_grad():
+        prepared = prepare_pt2e(_export_batched(model, example).module(), quantizer)
+        for x in calibration:
+            prepared(x)
+        converted = convert_pt2e(prepared)
+    _drop_unused_state(converted)
+    return converted
+
+
+def _export_batched(model: nn.Module, example: torch.Tensor) -> "torch.export.ExportedProgram":
+    # batch 2 in the example: export specialises a size of 1 into a constant
+    batch = torch.export.Dim("batch", min=1, max=1024)
+    return torch.export.export(model, (torch.cat([example] * 2),), dynamic_shapes=({0: batch},))
+
+
+def _drop_unused_state(gm: torch.fx.GraphModule) -> None:
+    """Remove the float weights that convert_pt2e folded into int8 constants, or export would keep both."""
+    used = {n.target for n in gm.graph.nodes if n.op == "get_attr"}
+    for name in [n for n, _ in gm.named_parameters()] + [n for n, _ in gm.named_buffers()]:
+        if name not in used:
+            owner, _, attr = name.rpartition(".")
+            delattr(gm.get_submodule(owner) if owner else gm, attr)
+
+
 def to_executorch(model: nn.Module, *, example: torch.Tensor) -> bytes:
     """An ExecuTorch program with the XNNPACK delegate, for inputs of example's shape."""
     exir = _require("executorch.exir", "executorch")
@@ -298,6 +332,14 @@ def _build_pte_int8(ctx: _Context, path: Path) -> Built:
                   *calibrate, "convert_pt2e", *_LOWER])
 
 
+def _build_x86(ctx: _Context, path: Path) -> Built:
+    quantized = quantize_x86(ctx.model, example=ctx.example, calibration=ctx.calibration)
+    torch.export.save(_export_batched(quantized, ctx.example), str(path))
+    return Built(["torch.export.export(dynamic batch)", "prepare_pt2e(X86InductorQuantizer, static)",
+                  f"calibrate on {len(ctx.calibration)} images", "convert_pt2e", "torch.export.save"],
+                 ["run with torch.compile and inductor freezing: oneDNN int8 kernels for x86 (VNNI, AMX)"])
+
+
 def _onnx(ctx: _Context) -> "torch.onnx.ONNXProgram":
     return ctx.once("onnx", lambda: to_onnx(ctx.model, example=ctx.example))
 
@@ -334,6 +376,19 @@ def _load_pte(path: Path) -> Runner:
     return lambda x, _keep=program: method.execute([x.contiguous()])[0]
 
 
+def _load_x86(path: Path) -> Runner:
+    """The exported program compiled by inductor with freezing, which lowers int8 to oneDNN kernels."""
+    # registers the quantized_decomposed ops the program names and inductor's int8 fusion passes for x86
+    import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer  # noqa: F401
+    from torch._inductor import config
+    compiled = torch.compile(torch.export.load(str(path)).module(), dynamic=False)
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        with config.patch(freezing=True):  # compile(options=...) does not reach the freezing passes
+            return compiled(x)
+    return run
+
+
 def _load_onnx(path: Path) -> Runner:
     ort = _require("onnxruntime", "onnxruntime")
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -350,6 +405,7 @@ VARIANTS: dict[str, Variant] = {v.file: v for v in [
     Variant("model-int8.pte", "executorch", "executorch.runtime (XNNPACK)", "int8", _build_pte_int8, _load_pte),
     Variant("model.onnx", "onnx", "onnxruntime (CPUExecutionProvider)", "fp32", _build_onnx, _load_onnx),
     Variant("model-int8.onnx", "onnx", "onnxruntime (CPUExecutionProvider)", "int8", _build_onnx_int8, _load_onnx),
+    Variant("model-int8-x86.pt2", "pt2", "torch.compile (inductor, x86)", "int8", _build_x86, _load_x86),
 ]}
 
 
@@ -700,6 +756,19 @@ pixels = np.random.rand(1, 3, {size}, {size}).astype(np.float32)  # preprocessed
 logits = session.run(None, {{"pixel_values": pixels}})[0]
 ''',
 }
+
+
+_SNIPPETS["pt2"] = '''import torch
+
+import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer  # registers the int8 ops and passes
+
+# x86-64 CPUs; the first call compiles (seconds to minutes), later calls run oneDNN int8 kernels
+torch._inductor.config.freezing = True
+model = torch.compile(torch.export.load("{file}").module())
+pixels = torch.rand(1, 3, {size}, {size})  # preprocessed as for the original model; any batch size
+with torch.no_grad():
+    logits = model(pixels)
+'''
 
 
 def usage_snippet(variant_file: str | Path, *, input_size: int = 224) -> str:
