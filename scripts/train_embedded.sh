@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Reproduce the embedded CIFAR-10 models from scratch: the teacher, then the ViT and DeiT students
-# with the same budget, then install their weights into vitspace/weights/.
+# Reproduce the embedded CIFAR-10 models from scratch: the teacher, then the DeiT and ViT students
+# with the same budget (epochs, recipe, seed), then install their weights into vitspace/weights/
+# with `vitspace.evaluate`'s accuracy on DATA/test.
 #
 #   scripts/train_embedded.sh [DATA_DIR] [RUNS_DIR]
 #
@@ -11,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 data=${1:+--data "$1"}
 runs=${2:-runs}
-student=(--epochs 22 --batch-size 128 --lr 1e-3 --weight-decay 0.05 --warmup-epochs 2 --label-smoothing 0.1
+student=(--epochs 20 --batch-size 128 --lr 1.5e-3 --weight-decay 0.05 --warmup-epochs 2 --label-smoothing 0.1
          --threads "${STUDENT_THREADS:-2}" --resume)
 
 python -m vitspace.distill --model resnet9-cifar10 $data --out "$runs/teacher" --epochs 16 --warmup-epochs 3 \
@@ -24,10 +25,8 @@ if [ "${PARALLEL:-0}" = 1 ]; then
     "${deit[@]}"
     wait "$vit_pid"
 else
-    "${vit[@]}"; "${deit[@]}"
+    "${deit[@]}"; "${vit[@]}"
 fi
-for pair in teacher:resnet9-cifar10 vit:vit-tiny-cifar10 deit:deit-tiny-cifar10; do
-    python -m vitspace.distill --out "$runs/${pair%%:*}" --export-only >/dev/null
-    cp "$runs/${pair%%:*}/model.safetensors" "vitspace/weights/${pair#*:}.safetensors"
-    cp "$runs/${pair%%:*}/model.json" "vitspace/weights/${pair#*:}.json"
+for pair in teacher vit deit; do
+    python -m vitspace.distill --out "$runs/$pair" $data --install
 done

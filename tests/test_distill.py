@@ -2,8 +2,10 @@
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -145,3 +147,20 @@ def test_committed_weights_match_their_reported_accuracy(name):
     assert result.n == 1000
     # the fixture is 1000 of those test images: one standard error is at most 1.6 points
     assert result.top1 == pytest.approx(reported["top1"], abs=0.05)
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGTSTP"), reason="POSIX job control")
+def test_pause_clock_leaves_out_time_stopped_with_sigtstp():
+    from vitspace.distill import PauseClock
+    handlers = signal.getsignal(signal.SIGTSTP), signal.getsignal(signal.SIGCONT)
+    try:
+        clock = PauseClock()
+        start, wall = clock(), time.perf_counter()
+        subprocess.Popen(["sh", "-c", f"sleep 1; kill -CONT {os.getpid()}"])
+        os.kill(os.getpid(), signal.SIGTSTP)  # as `kill -TSTP PID` from a shell: stops until the CONT
+        time.sleep(0.05)  # the CONT handler runs at the next bytecode
+        assert 0.9 <= clock.paused <= 10
+        assert (time.perf_counter() - wall) - (clock() - start) == pytest.approx(clock.paused, abs=0.01)
+    finally:
+        signal.signal(signal.SIGTSTP, handlers[0])
+        signal.signal(signal.SIGCONT, handlers[1])

@@ -14,7 +14,9 @@ import dataclasses
 import json
 import math
 import os
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,6 +71,29 @@ def _dist_info() -> tuple[int, int]:
     return 0, 1
 
 
+class PauseClock:
+    """perf_counter minus the time the process spent paused by `kill -TSTP PID` (resume with
+    `kill -CONT PID`): a run paused to free the CPU for something else still logs its own time."""
+
+    def __init__(self):
+        self.paused, self._since = 0.0, None
+        if hasattr(signal, "SIGTSTP") and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTSTP, self._stop)
+            signal.signal(signal.SIGCONT, self._resume)
+
+    def _stop(self, *_):
+        self._since = time.perf_counter()
+        os.kill(os.getpid(), signal.SIGSTOP)
+
+    def _resume(self, *_):
+        if self._since is not None:
+            self.paused += time.perf_counter() - self._since
+            self._since = None
+
+    def __call__(self) -> float:
+        return time.perf_counter() - self.paused
+
+
 def _normalize(x: torch.Tensor) -> torch.Tensor:
     mean = torch.tensor(CIFAR10_MEAN).view(1, 3, 1, 1) * 255
     std = torch.tensor(CIFAR10_STD).view(1, 3, 1, 1) * 255
@@ -117,7 +142,7 @@ def _build_teacher(cfg: TrainConfig) -> torch.nn.Module | None:
     teacher.load_state_dict(load_file(cfg.teacher))
     if hasattr(teacher, "flip_tta"):
         teacher.flip_tta = cfg.teacher_tta
-    return teacher.eval()
+    return teacher.eval().to(memory_format=torch.channels_last)  # 1.5x faster bf16 convolutions on CPU
 
 
 @torch.no_grad()
@@ -216,12 +241,13 @@ def train(cfg: TrainConfig) -> dict:
     steps_per_epoch = len(train_ds) // cfg.batch_size
     log = open(out / "log.jsonl", "a") if rank == 0 else None
     end_epoch = min(cfg.epochs, start_epoch + cfg.stop_after) if cfg.stop_after else cfg.epochs
+    clock = PauseClock()
     for epoch in range(start_epoch, end_epoch):
         torch.manual_seed(cfg.seed * 100_003 + epoch)  # drop-path and augmentation, identical on resume
         gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
         perm = torch.randperm(len(train_ds), generator=gen)
         model.train()
-        t0, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
+        t0, paused, seen, loss_sum, correct = clock(), clock.paused, 0, 0.0, 0
         bar = tqdm(range(steps_per_epoch), desc=f"{cfg.model} epoch {epoch + 1}/{cfg.epochs}",
                    disable=rank != 0, mininterval=1 if sys.stderr.isatty() else 60)
         for step in bar:
@@ -241,9 +267,11 @@ def train(cfg: TrainConfig) -> dict:
             loss_sum += loss.item() * len(y)
             correct += (logits.argmax(1) == y).sum().item()
             bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}", refresh=False)
-        elapsed = time.perf_counter() - t0
+        elapsed = clock() - t0
         record = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen,
                   "images_per_s": seen * world / elapsed, "epoch_s": elapsed, "lr": opt.param_groups[0]["lr"]}
+        if clock.paused > paused:
+            record["paused_s"] = round(clock.paused - paused, 1)  # left out of epoch_s
         if (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs:
             record["test_acc"] = evaluate_tensors(model, test_ds, bf16=cfg.bf16)
         history.append(record)

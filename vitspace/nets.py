@@ -1,16 +1,18 @@
 """Architectures of the embedded CIFAR-10 models: a ResNet-style teacher and two ViT students.
 
 The students are timm's own VisionTransformer and VisionTransformerDistilled (DeiT), sized for
-32x32 inputs; they differ only by the distillation token and its head.
+32x32 inputs, with a small convolutional stem in place of the patchify layer; they differ only by
+the distillation token and its head.
 """
 from dataclasses import dataclass
 
 import torch
 from torch import nn
+from timm.layers import PatchEmbed
 from timm.models.deit import VisionTransformerDistilled
 from timm.models.vision_transformer import VisionTransformer
 
-__all__ = ["StudentConfig", "ResNetCifar", "vit_student", "deit_student", "use_explicit_attention"]
+__all__ = ["StudentConfig", "ConvStem", "ResNetCifar", "vit_student", "deit_student", "use_explicit_attention"]
 
 
 @dataclass(frozen=True)
@@ -22,14 +24,31 @@ class StudentConfig:
     num_heads: int = 3
     mlp_ratio: float = 4.0
     num_classes: int = 10
-    drop_path_rate: float = 0.1
+    drop_path_rate: float = 0.0
+    conv_stem: bool = True
+
+
+class ConvStem(PatchEmbed):
+    """3x3 conv-BN-ReLU layers down to the patch grid, then a 1x1 projection (Xiao et al. 2021,
+    "Early convolutions help transformers see better"): on small data a ViT learns much faster
+    with it, for 13% more compute than the 4x4 patchify conv at 32x32.
+    """
+
+    def __init__(self, *args, in_chans: int = 3, embed_dim: int = 192, **kwargs):
+        super().__init__(*args, in_chans=in_chans, embed_dim=embed_dim, **kwargs)
+        widths = [in_chans, embed_dim // 4, embed_dim // 2, embed_dim]  # 32x32, then two stride-2 steps
+        layers = []
+        for i, (c_in, c_out) in enumerate(zip(widths, widths[1:])):
+            layers += [nn.Conv2d(c_in, c_out, 3, stride=1 if i == 0 else 2, padding=1, bias=False),
+                       nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+        self.proj = nn.Sequential(*layers, nn.Conv2d(embed_dim, embed_dim, 1))
 
 
 def _vit_kwargs(cfg: StudentConfig) -> dict:
     return dict(
         img_size=cfg.img_size, patch_size=cfg.patch_size, embed_dim=cfg.embed_dim, depth=cfg.depth,
         num_heads=cfg.num_heads, mlp_ratio=cfg.mlp_ratio, num_classes=cfg.num_classes,
-        drop_path_rate=cfg.drop_path_rate,
+        drop_path_rate=cfg.drop_path_rate, embed_layer=ConvStem if cfg.conv_stem else PatchEmbed,
     )
 
 
