@@ -25,7 +25,8 @@ BENCH_TABLE = {"variant": "variant", "runtime": "runtime", "peer": "peer", "batc
                "p50_ms": "p50 ms", "p90_ms": "p90 ms", "mean_ms": "mean ms", "images_per_s": "images/s",
                "speedup": "x eager fp32", "size_mb": "MB", "agreement": "top-1 agreement",
                "peak_mem_mb": "peak MB", "seed_profiler_ms": "seed's profiler ms", "note": "note"}
-BENCH_DEFAULT = ["eager-fp32", "eager-bf16", "int8.pt", "model-int8.pte", "model-int8.onnx", "seed-qnnpack-int8",
+BENCH_DEFAULT = ["eager-fp32", "eager-bf16", "int8.pt", "model-int8.pte", "model-int8-x86.pt2", "model-int8.onnx",
+                 "seed-qnnpack-int8",
                  "openvino-bf16", "openvino-int8"]
 _benches: dict[str, threading.Event] = {}  # session -> cancel flag of its running benchmark
 SNIPPET_LANG = {"torchscript": "python", "torchscript-lite": "kotlin", "executorch": "python", "onnx": "python",
@@ -145,7 +146,8 @@ def card(last_build):
     if not last_build:
         raise gr.Error("Build files in the Compress tab first: the card describes them.")
     try:
-        text, path = vcard.card_preview(*last_build)
+        model, build = last_build
+        text, path = vcard.card_preview(model, build, benchmark=vb.latest_report(BUILDS, model))
     except (*vs.USER_ERRORS, ValueError) as e:
         raise gr.Error(str(e)) from None
     parsed = ModelCard(text)
@@ -222,7 +224,7 @@ def build_demo() -> gr.Blocks:
                                    label="Results")
             with gr.Row():
                 b_latency = gr.BarPlot(x="variant", y="p50_ms", color="peer", title="p50 latency, smallest batch (ms)",
-                                       sort="y", x_label_angle=-40)
+                                       sort="y", x_label_angle=-40, elem_id="bench-latency")
                 b_speedup = gr.BarPlot(x="variant", y="speedup", color="peer", title="Speed-up over eager fp32",
                                        sort="-y", x_label_angle=-40)
                 b_tradeoff = gr.ScatterPlot(x="size_mb", y="agreement", color="variant",

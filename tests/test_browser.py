@@ -3,6 +3,8 @@ import shutil
 
 import pytest
 
+from vitspace import bench as vb
+from vitspace import compress as vc
 from vitspace.data import CIFAR10_CLASSES
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -60,9 +62,9 @@ def test_compress_tab_builds_a_lite_file_that_loads(page, app_url, tmp_path):
     _open(page, app_url)
     page.get_by_role("tab", name="Compress").click()
     page.get_by_label("Architecture only (random weights)", exact=True).check()
-    for name in ["fp32.pt", "int8.pt", "int8-mobile.pt", "model.pte", "model-int8.pte", "model.onnx",
-                 "model-int8.onnx"]:
-        page.get_by_label(name, exact=True).uncheck()
+    for name in vc.VARIANTS:
+        if name != "int8-mobile.ptl":
+            page.get_by_label(name, exact=True).uncheck()
     page.get_by_role("button", name="Build").click()
     link = page.locator("#compress-files tr:has(td[aria-label='int8-mobile.ptl']) a").first
     link.wait_for(timeout=120_000)
@@ -80,3 +82,25 @@ def test_compress_tab_builds_a_lite_file_that_loads(page, app_url, tmp_path):
     preview = page.locator("#card-preview")
     preview.get_by_text("int8-mobile.ptl").first.wait_for(timeout=60_000)
     assert "deit-tiny-cifar10" in preview.inner_text() and "{{" not in preview.inner_text()
+
+
+def test_benchmark_tab_measures_plots_and_stops(page, app_url):
+    _open(page, app_url)
+    page.get_by_role("tab", name="Benchmark").click()
+    page.get_by_label("Architecture only (random weights)", exact=True).nth(-1).check()
+    for name in vb.BENCH_VARIANTS:
+        box = page.get_by_label(name, exact=True).nth(-1)
+        box.check() if name in ("eager-fp32", "seed-qnnpack-int8") else box.uncheck()
+    page.get_by_role("button", name="Run benchmark").click()
+    page.locator("#bench-about").get_by_text("Measured in").wait_for(timeout=120_000)
+    table = page.locator("#bench-table").inner_text()
+    assert "eager-fp32" in table and "seed-qnnpack-int8" in table and "ok" in table
+    page.locator("#bench-latency canvas, #bench-latency svg").first.wait_for(timeout=30_000)
+
+    page.get_by_label("32", exact=True).check()  # a new configuration: measured again, and stopped
+    for name in ("eager-bf16", "int8.pt", "model.onnx"):
+        page.get_by_label(name, exact=True).nth(-1).check()
+    page.get_by_role("button", name="Run benchmark").click()
+    page.get_by_text("[1/").first.wait_for(timeout=60_000)
+    page.get_by_role("button", name="Stop").click()
+    page.get_by_text("Benchmark stopped: nothing was saved.").first.wait_for(timeout=120_000)

@@ -20,9 +20,15 @@ SECTIONS = ("## Model details", "## Files", "## Fidelity and accuracy", "## Benc
             "## Training recipe", "## Limitations", "## Citation", "### How it was distilled",
             "### Variants that did not build")
 BENCHMARK = {"machine": {"cpu": "Test CPU 9000", "cores": 2, "torch": "2.14.1"},
-             "results": [{"variant": "int8-mobile.ptl", "runtime": "lite interpreter", "peer": "eager fp32",
+             "results": [{"variant": "int8-mobile.ptl", "runtime": "lite interpreter", "peer": False,
                           "batch": 1, "p50_ms": 3.21, "p90_ms": 4.5, "mean_ms": 3.4, "images_per_s": 294.1,
-                          "size_bytes": 3093939, "agreement": 1.0}]}
+                          "size_bytes": 3093939, "agreement": 1.0, "status": "ok"},
+                         {"variant": "openvino-int8", "runtime": "openvino (CPU), NNCF int8", "peer": True,
+                          "batch": 1, "p50_ms": 2.5, "p90_ms": 2.7, "mean_ms": 2.6, "images_per_s": 384.6,
+                          "size_bytes": None, "agreement": 0.99, "status": "ok"},
+                         {"variant": "openvino-bf16", "runtime": "openvino (CPU)", "peer": True, "batch": 1,
+                          "p50_ms": None, "p90_ms": None, "mean_ms": None, "images_per_s": None, "size_bytes": None,
+                          "agreement": None, "status": "skipped", "note": "openvino is not installed"}]}
 TRAINING = {"model": MODEL, "labels": [], "pretrained_cfg": {}, "params": 5_524_756,
             "train_config": {"model": MODEL, "data": "/private/cifar10", "out": "runs/deit", "epochs": 30,
                              "batch_size": 256, "opt": "adamw", "lr": 0.001, "min_lr": 1e-05, "weight_decay": 0.05,
@@ -130,7 +136,9 @@ def test_full_card_with_training_benchmark_and_accuracy(build, manifest, tmp_pat
     assert "| teacher_model | resnet9-cifar10 |" in text and "| epochs | 30 |" in text
     assert "/private" not in text, "local paths stay out of the card"
     assert "- **cpu:** Test CPU 9000" in text
-    assert "| int8-mobile.ptl | lite interpreter | eager fp32 | 1 | 3.21 | 4.50 | 3.40 | 294.1 | 3.09 MB | 100.0% |" in text
+    assert "| int8-mobile.ptl | lite interpreter |  | 1 | 3.21 | 4.50 | 3.40 | 294.1 | 3.09 MB | 100.0% |" in text
+    assert "| openvino-int8 | openvino (CPU), NNCF int8 | peer | 1 | 2.50 | 2.70 | 2.60 | 384.6 |  | 99.0% |" in text
+    assert "openvino-bf16" not in text, "a skipped peer is not a result"
     assert "| `int8-mobile.ptl` | 100.0% |" in text and "| 50.0% |" in text
     assert "`model.pte`: MissingBackendError" in text
     assert 'hf_hub_download("alice/deit-tiny", "int8-mobile.ptl")' in text

@@ -86,6 +86,7 @@ def test_manifest_schema_sizes_and_hashes(built):
         fid = entry["fidelity"]
         assert fid["images"] == LIMIT and 0 <= fid["top1_agreement"] <= 1 and 0 <= fid["accuracy"] <= 1
         assert 0 <= fid["mean_abs_logit_diff"] <= fid["max_abs_logit_diff"]
+        assert 0 <= fid["max_rel_logit_diff"] < 1
 
 
 @pytest.mark.parametrize("file", list(vc.VARIANTS))
@@ -110,6 +111,7 @@ def test_fp32_variants_match_eager(built, pixels, file):
     out = vc.VARIANTS[file].load(config.out / file)(x)
     eager = _eager(x)
     assert (out - eager).abs().max() <= 1e-4 * eager.abs().max()
+    assert next(f for f in manifest.files if f.file == file).fidelity.max_rel_logit_diff <= 1e-4
     assert next(f for f in manifest.files if f.file == file).fidelity.top1_agreement == 1.0
 
 

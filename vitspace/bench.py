@@ -35,7 +35,7 @@ from torch import nn
 from . import compress as vc
 
 __all__ = ["BenchConfig", "Result", "Report", "BenchVariant", "BENCH_VARIANTS", "BenchCancelled", "MIN_REPS",
-           "bench", "bench_cached", "result_dir", "machine_info", "write_json", "write_csv", "main"]
+           "bench", "bench_cached", "result_dir", "latest_report", "machine_info", "write_json", "write_csv", "main"]
 
 MIN_REPS = 20
 RESULT = "bench.json"
@@ -43,8 +43,9 @@ SCHEMA = ("variant", "runtime", "peer", "batch", "p50_ms", "p90_ms", "mean_ms", 
           "agreement")
 
 
-class BenchCancelled(Exception):
-    """The run was cancelled; nothing was written."""
+class BenchCancelled(BaseException):
+    """The run was cancelled; nothing was written. A BaseException, like KeyboardInterrupt, so that no
+    handler that records a failed variant and carries on can swallow it."""
 
 
 @dataclass(frozen=True)
@@ -235,8 +236,9 @@ def _openvino(precision: str) -> Callable[[_Ctx], Runner]:
             data = nncf.Dataset([x.numpy() for x in ctx.probe.pixels])
             model = nncf.quantize(model, data, model_type=nncf.ModelType.TRANSFORMER,
                                   subset_size=len(ctx.probe.pixels))
-        config = {"INFERENCE_NUM_THREADS": ctx.threads, "PERFORMANCE_HINT": "LATENCY",
-                  "INFERENCE_PRECISION_HINT": "bf16" if precision == "bf16" else "f32"}
+        config = {"INFERENCE_NUM_THREADS": ctx.threads, "PERFORMANCE_HINT": "LATENCY"}
+        if precision == "bf16":  # int8 keeps OpenVINO's own choice for the layers it leaves unquantized
+            config["INFERENCE_PRECISION_HINT"] = "bf16"
         request = ov.Core().compile_model(model, "CPU", config).create_infer_request()
         return lambda x: torch.from_numpy(request.infer({0: x.numpy()})[0].copy())
     return prepare
@@ -404,7 +406,12 @@ def bench(config: BenchConfig, progress: Callable[[str], None] | None = None,
     """Measure every requested variant at every batch size. Raises BenchCancelled when `cancel` is set."""
     from .classifier import get_classifier
     names = _check(config)
-    say = progress or (lambda message: None)
+
+    def say(message: str) -> None:  # also a cancellation point, between the steps of a build
+        if cancel is not None and cancel.is_set():
+            raise BenchCancelled("benchmark cancelled")
+        if progress:
+            progress(message)
     t0 = time.perf_counter()
     clf = get_classifier(config.model, pretrained=config.pretrained)
     artifacts, manifest = _artifacts(config, names, say)
@@ -457,6 +464,19 @@ def bench_cached(config: BenchConfig, root: str | Path, progress=None, cancel=No
         write_csv(report, out / "bench.csv")
         write_json(report, out / RESULT)  # last: its presence marks a complete run
         return report, False
+
+
+def latest_report(root: str | Path, model: str) -> dict | None:
+    """The most recent saved benchmark of `model` under root (bench_cached's folders), as JSON data."""
+    runs = sorted(Path(root).glob(f"bench-*/{RESULT}"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for path in runs:
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        if data.get("config", {}).get("model") == model:
+            return data
+    return None
 
 
 # --- output ---------------------------------------------------------------------------------------

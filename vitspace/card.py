@@ -65,6 +65,7 @@ _USAGE_TITLES = {  # one snippet per format, in this order
     "torchscript-lite": ("Android (PyTorch Mobile lite interpreter, `.ptl`)", "kotlin"),
     "executorch": ("ExecuTorch (`.pte`)", "python"),
     "onnx": ("ONNX Runtime", "python"),
+    "pt2": ("Python, fast x86 CPU path (`torch.compile`)", "python"),
 }
 _RESAMPLE = {0: "nearest", 1: "lanczos", 2: "bilinear", 3: "bicubic", 4: "box", 5: "hamming"}
 _CIFAR10 = ("uoft-cs/cifar10", "CIFAR-10")
@@ -313,11 +314,15 @@ def _benchmark(data: dict | None) -> dict | None:
     def fmt(r: dict, key: str, f) -> str:
         return f(r[key]) if isinstance(r.get(key), (int, float)) else _cell(r.get(key) or "")
 
+    def peer(value) -> str:  # vitspace.bench writes a bool: the row is another tool's recipe
+        return ("peer" if value else "") if isinstance(value, bool) else _cell(value or "")
+
+    measured = [r for r in data["results"] if r.get("status", "ok") == "ok"]  # skipped peers are not results
     rows = [{"variant": _cell(r.get("variant") or ""), "runtime": _cell(r.get("runtime") or ""),
-             "peer": _cell(r.get("peer") or ""), "batch": fmt(r, "batch", str),
+             "peer": peer(r.get("peer")), "batch": fmt(r, "batch", str),
              "p50_ms": fmt(r, "p50_ms", "{:.2f}".format), "p90_ms": fmt(r, "p90_ms", "{:.2f}".format),
              "mean_ms": fmt(r, "mean_ms", "{:.2f}".format), "images_per_s": fmt(r, "images_per_s", "{:.1f}".format),
-             "size": fmt(r, "size_bytes", _mb), "agreement": fmt(r, "agreement", _pct)} for r in data["results"]]
+             "size": fmt(r, "size_bytes", _mb), "agreement": fmt(r, "agreement", _pct)} for r in measured]
     machine = {k: v if isinstance(v, str) else json.dumps(v) for k, v in (data.get("machine") or {}).items()}
     return {"machine": _kv(machine), "rows": rows, "has_peer": any(r["peer"] for r in rows)}
 

@@ -431,6 +431,7 @@ class Fidelity:
     max_abs_logit_diff: float
     mean_abs_logit_diff: float
     accuracy: float | None = None   # top-1, with --eval-data
+    max_rel_logit_diff: float | None = None  # per image max |d logit| / max |fp32 logit|, worst image
 
 
 @dataclass
@@ -625,7 +626,9 @@ class _Probe:
             logits = torch.cat([run(x).float().reshape(1, -1) for x in self.pixels])
         diff = (logits - self.reference).abs()
         agreement = (logits.argmax(1) == self.reference.argmax(1)).float().mean().item()
-        return Fidelity(len(self.pixels), agreement, diff.max().item(), diff.mean().item(), self.accuracy(logits))
+        relative = (diff.amax(1) / self.reference.abs().amax(1).clamp_min(1e-12)).max().item()
+        return Fidelity(len(self.pixels), agreement, diff.max().item(), diff.mean().item(), self.accuracy(logits),
+                        relative)
 
 
 def _reason(e: BaseException) -> str:
@@ -793,7 +796,7 @@ def _print_text(manifest: Manifest, out: Path) -> None:
         fid = f.fidelity
         acc = f"  accuracy {fid.accuracy:.2%}" if fid.accuracy is not None else ""
         print(f"  {f.file:<18} {f.size_bytes / 1e6:7.2f} MB  top-1 agreement {fid.top1_agreement:.2%}  "
-              f"max |dlogit| {fid.max_abs_logit_diff:.3g}{acc}")
+              f"max |dlogit| {fid.max_abs_logit_diff:.3g} (relative {fid.max_rel_logit_diff:.2g}){acc}")
 
 
 def main(argv=None) -> int:
