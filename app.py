@@ -77,17 +77,26 @@ def classify(image, model_a: str, model_b: str, random_weights: bool, fast: bool
     return (gr.Label(_confidences(a), label=a.model), gr.Label(_confidences(b), label=b.model), _summary(c))
 
 
+def _cells(rows: list[dict], columns: dict) -> list[list]:
+    return [[f"{r[k]:.4g}" if isinstance(r[k], float) else r[k] for k in columns] for r in rows]
+
+
+def _stepper(progress: gr.Progress, total: int):
+    """A progress callback for library messages: each one advances the bar a step, short of the end."""
+    steps = iter(range(1, total))
+    return lambda message: progress(next(steps, total - 1) / total, desc=message)
+
+
 def build(model: str, formats: list[str], engine: str, random_weights: bool, progress=gr.Progress()):
     if not formats:
         raise gr.Error("Choose at least one format.")
     config = vc.CompressConfig(model, BUILDS, tuple(formats), engine, pretrained=not random_weights)
-    steps = iter(range(1, 2 * len(formats) + 1))
-    say = lambda message: progress(next(steps, 2 * len(formats)) / (2 * len(formats) + 1), desc=message)  # noqa: E731
+    say = _stepper(progress, 2 * len(formats) + 1)
     try:
         out, manifest = vc.compress_cached(config, BUILDS, progress=say)
     except (*vs.USER_ERRORS, ValueError, vc.MissingBackendError) as e:
         raise gr.Error(str(e)) from None
-    rows = [[f"{r[k]:.4g}" if isinstance(r[k], float) else r[k] for k in TABLE] for r in manifest.rows()]
+    rows = _cells(manifest.rows(), TABLE)
     ok = [f for f in manifest.files if f.status == "ok"]
     downloads = [str(out / f.file) for f in ok] + ([str(vc.zip_build(out))] if ok else [])
     size = manifest.input_shape[-1]
@@ -101,10 +110,6 @@ def build(model: str, formats: list[str], engine: str, random_weights: bool, pro
     return rows, downloads, about, snippets, (model, str(out))
 
 
-def _cells(rows: list[dict], columns: dict) -> list[list]:
-    return [[f"{r[k]:.4g}" if isinstance(r[k], float) else r[k] for k in columns] for r in rows]
-
-
 def benchmark(model: str, variants: list[str], batches: list[str], threads: int, random_weights: bool,
               request: gr.Request, progress=gr.Progress()):
     if not variants or not batches:
@@ -113,8 +118,7 @@ def benchmark(model: str, variants: list[str], batches: list[str], threads: int,
                             builds=BUILDS, pretrained=not random_weights)
     cancel = _benches.setdefault(request.session_hash, threading.Event())
     cancel.clear()
-    steps = iter(range(1, 4 * len(variants) + 2))
-    say = lambda message: progress(next(steps, 4 * len(variants)) / (4 * len(variants) + 2), desc=message)  # noqa: E731
+    say = _stepper(progress, 4 * len(variants) + 2)
     try:
         report, cached = vb.bench_cached(config, BUILDS, progress=say, cancel=cancel)
     except vb.BenchCancelled:

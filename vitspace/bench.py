@@ -192,23 +192,25 @@ def _eager_bf16(ctx: _Ctx) -> Runner:
     return lambda x: model(x.to(torch.bfloat16))
 
 
+def _built(ctx: _Ctx, name: str) -> Path:
+    entry = _entry(ctx, name)
+    if entry is None or entry.status != "ok":
+        raise _Skip(f"{name} was not built" + (f": {entry.reason}" if entry and entry.reason else ""))
+    return ctx.artifacts / name
+
+
 def _file(name: str) -> Callable[[_Ctx], Runner]:
-    def prepare(ctx: _Ctx) -> Runner:
-        entry = _entry(ctx, name)
-        if entry is None or entry.status != "ok":
-            raise _Skip(f"{name} was not built" + (f": {entry.reason}" if entry and entry.reason else ""))
-        return vc.VARIANTS[name].load(ctx.artifacts / name)
-    return prepare
+    return lambda ctx: vc.VARIANTS[name].load(_built(ctx, name))
 
 
 def _onnx(name: str) -> Callable[[_Ctx], Runner]:
     def prepare(ctx: _Ctx) -> Runner:
-        _file(name)(ctx)  # same checks
+        path = _built(ctx, name)
         ort = _import("onnxruntime", "onnxruntime")
         options = ort.SessionOptions()
         options.intra_op_num_threads = ctx.threads
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        session = ort.InferenceSession(str(ctx.artifacts / name), options, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         input_name = session.get_inputs()[0].name
         return lambda x: torch.from_numpy(session.run(None, {input_name: x.numpy()})[0])
     return prepare
