@@ -139,3 +139,14 @@ def test_cli_writes_json_and_csv_and_refuses_bad_arguments(tmp_path):
     assert len(json.loads((tmp_path / "b.json").read_text())["results"]) == 2
     bad = subprocess.run(cmd[:-4] + ["--reps", "5"], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "at least 20" in bad.stderr
+
+
+def test_openvino_peers_run_each_batch_size_and_agree_with_fp32():
+    pytest.importorskip("openvino")
+    pytest.importorskip("nncf")
+    report = vb.bench(config(variants=("openvino-bf16", "openvino-int8"), batches=(1, 3)))
+    rows = {(r.variant, r.batch): r for r in report.results}
+    assert set(rows) == {(v, b) for v in ("openvino-bf16", "openvino-int8") for b in (1, 3)}
+    for r in report.results:
+        assert r.status == "ok" and r.peer and r.reps == 20, r.note
+        assert r.agreement >= 0.75, "4 probe images: at most one top-1 flip"
