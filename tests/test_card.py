@@ -202,6 +202,8 @@ def test_missing_or_foreign_artifacts_are_clear_errors(build, tmp_path):
         card.render_card("vit-tiny-cifar10", build)
     with pytest.raises(card.CardError, match="benchmark"):
         card.render_card(MODEL, build, {"results": "fast"})
+    with pytest.raises(card.CardError, match="the benchmark measured deit-base, not deit-tiny-cifar10"):
+        card.render_card(MODEL, build, {**BENCHMARK, "config": {"model": "deit-base"}})
 
 
 def test_command_line_prints_writes_and_keeps_an_existing_readme(build, tmp_path, capsys):

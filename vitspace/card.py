@@ -436,6 +436,10 @@ def card_context(model: str, artifacts_dir: str | Path, benchmark: str | Path | 
     training = load_training(spec, weights_json) if pretrained else None  # random weights had no training
     dataset = _CIFAR10 if spec.source == "embedded" else _IMAGENET
     files, notes, failed = _file_rows(manifest)
+    bench = load_benchmark(benchmark)
+    bench_model = ((bench or {}).get("config") or {}).get("model")
+    if bench_model and bench_model != spec.name:
+        raise CardError(f"the benchmark measured {bench_model}, not {spec.name}")
     return CardContext(
         model=spec.name, family=spec.family, source=spec.source, description=spec.description,
         weights=manifest.weights, input_shape=list(manifest.input_shape), labels=model_labels(spec),
@@ -444,7 +448,7 @@ def card_context(model: str, artifacts_dir: str | Path, benchmark: str | Path | 
         files=files, notes=notes, failed=failed, fidelity=_fidelity(manifest),
         eager_accuracy=manifest.eager_accuracy if pretrained else None,
         eval_results=_eval_results(manifest, training, dataset),
-        benchmark=_benchmark(load_benchmark(benchmark)),
+        benchmark=_benchmark(bench),
         usage=_usage(files, manifest.input_shape[-1]), preprocessing=preprocessing_steps(spec),
         training=_training(training), distillation=_distillation(spec, training) if pretrained else None,
         limitations=_limitations(spec, manifest, training), repo_id=repo_id)
