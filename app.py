@@ -26,8 +26,7 @@ BENCH_TABLE = {"variant": "variant", "runtime": "runtime", "peer": "peer", "batc
                "speedup": "x eager fp32", "size_mb": "MB", "agreement": "top-1 agreement",
                "peak_mem_mb": "peak MB", "seed_profiler_ms": "seed's profiler ms", "note": "note"}
 BENCH_DEFAULT = ["eager-fp32", "eager-bf16", "int8.pt", "model-int8.pte", "model-int8-x86.pt2", "model-int8.onnx",
-                 "seed-qnnpack-int8",
-                 "openvino-bf16", "openvino-int8"]
+                 "seed-qnnpack-int8", "openvino-bf16", "openvino-int8"]
 _benches: dict[str, threading.Event] = {}  # session -> cancel flag of its running benchmark
 SNIPPET_LANG = {"torchscript": "python", "torchscript-lite": "kotlin", "executorch": "python", "onnx": "python",
                 "pt2": "python"}
