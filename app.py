@@ -1,5 +1,7 @@
 """vitspace demo: ViT and DeiT side by side. Widgets only; the work is in the vitspace package."""
 import base64
+import functools
+import logging
 import os
 import threading
 from pathlib import Path
@@ -14,10 +16,14 @@ from vitspace import card as vcard
 from vitspace import compress as vc
 from vitspace.models import model_info
 
-EXAMPLES = sorted(str(p) for p in Path(__file__).with_name("examples").glob("*.jpg"))
+EXAMPLES_DIR = Path(__file__).resolve().with_name("examples")
+EXAMPLES = sorted(str(p) for p in EXAMPLES_DIR.glob("*.jpg"))
 TOP_K = 5
 CONCURRENCY = 2  # requests at once: one decodes its upload while the other runs the models
 BUILDS = vc.default_builds()
+# the only folders Gradio may serve besides its own cache: never HOME, where the Hub token lives
+SERVED = [str(BUILDS), str(EXAMPLES_DIR)]
+log = logging.getLogger("vitspace.app")
 TABLE = {"file": "file", "format": "format", "runtime": "runtime", "status": "status", "size_mb": "MB",
          "times_smaller": "x smaller", "top1_agreement": "top-1 agreement", "max_abs_logit_diff": "max |dlogit|",
          "accuracy": "accuracy", "passes": "passes", "notes": "notes"}
@@ -65,13 +71,31 @@ def _summary(c: vs.Comparison) -> str:
     return f"{verdict}\n\n| model | top-1 | probability | latency |\n|---|---|---|---|\n{rows}"
 
 
+def handled(what: str, expected: tuple[type[BaseException], ...] = vs.USER_ERRORS):
+    """A handler whose failures reach the user as one sentence: the library's own message for expected
+    errors; for anything else, what failed and what to try, with the traceback in the server log."""
+    def wrap(fn):
+        @functools.wraps(fn)
+        def run(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except gr.Error:
+                raise
+            except expected as e:
+                raise gr.Error(str(e), title=f"{what} failed") from None
+            except Exception as e:
+                log.exception("%s failed", what)
+                raise gr.Error(f"{what} failed unexpectedly ({type(e).__name__}). Try again, or with other "
+                               "settings; the server log has the details.", title=f"{what} failed") from None
+        return run
+    return wrap
+
+
+@handled("Classifying")
 def classify(image, model_a: str, model_b: str, random_weights: bool, fast: bool = False):
     if image is None:
         raise gr.Error("Upload an image, take one with the webcam, paste one, or click an example.")
-    try:
-        c = vs.compare(image, [model_a, model_b], top_k=TOP_K, pretrained=not random_weights, fast=fast)
-    except vs.USER_ERRORS as e:
-        raise gr.Error(str(e)) from None
+    c = vs.compare(image, [model_a, model_b], top_k=TOP_K, pretrained=not random_weights, fast=fast)
     a, b = c.predictions
     return (gr.Label(_confidences(a), label=a.model), gr.Label(_confidences(b), label=b.model), _summary(c))
 
@@ -86,15 +110,13 @@ def _stepper(progress: gr.Progress, total: int):
     return lambda message: progress(next(steps, total - 1) / total, desc=message)
 
 
+@handled("Building the files", (*vs.USER_ERRORS, ValueError, vc.MissingBackendError))
 def build(model: str, formats: list[str], engine: str, random_weights: bool, progress=gr.Progress()):
     if not formats:
         raise gr.Error("Choose at least one format.")
     config = vc.CompressConfig(model, BUILDS, tuple(formats), engine, pretrained=not random_weights)
     say = _stepper(progress, 2 * len(formats) + 1)
-    try:
-        out, manifest = vc.compress_cached(config, BUILDS, progress=say)
-    except (*vs.USER_ERRORS, ValueError, vc.MissingBackendError) as e:
-        raise gr.Error(str(e)) from None
+    out, manifest = vc.compress_cached(config, BUILDS, progress=say)
     rows = _cells(manifest.rows(), TABLE)
     ok = [f for f in manifest.files if f.status == "ok"]
     downloads = [str(out / f.file) for f in ok] + ([str(vc.zip_build(out))] if ok else [])
@@ -109,6 +131,7 @@ def build(model: str, formats: list[str], engine: str, random_weights: bool, pro
     return rows, downloads, about, snippets, (model, str(out))
 
 
+@handled("The benchmark", (*vs.USER_ERRORS, ValueError, FileNotFoundError, vc.MissingBackendError))
 def benchmark(model: str, variants: list[str], batches: list[str], threads: int, random_weights: bool,
               request: gr.Request, progress=gr.Progress()):
     if not variants or not batches:
@@ -122,8 +145,6 @@ def benchmark(model: str, variants: list[str], batches: list[str], threads: int,
         report, cached = vb.bench_cached(config, BUILDS, progress=say, cancel=cancel)
     except vb.BenchCancelled:
         raise gr.Error("Benchmark stopped: nothing was saved.") from None
-    except (*vs.USER_ERRORS, ValueError, FileNotFoundError, vc.MissingBackendError) as e:
-        raise gr.Error(str(e)) from None
     finally:
         _benches.pop(request.session_hash, None)
     rows = report.rows()
@@ -140,19 +161,18 @@ def benchmark(model: str, variants: list[str], batches: list[str], threads: int,
             [str(out / vb.RESULT), str(out / "bench.csv")])
 
 
+@handled("Stopping the benchmark")
 def stop_benchmark(request: gr.Request):
     if request.session_hash in _benches:
         _benches[request.session_hash].set()
 
 
+@handled("Rendering the card", (*vs.USER_ERRORS, ValueError))
 def card(last_build):
     if not last_build:
         raise gr.Error("Build files in the Compress tab first: the card describes them.")
-    try:
-        model, build = last_build
-        text, path = vcard.card_preview(model, build, benchmark=vb.latest_report(BUILDS, model))
-    except (*vs.USER_ERRORS, ValueError) as e:
-        raise gr.Error(str(e)) from None
+    model, build = last_build
+    text, path = vcard.card_preview(model, build, benchmark=vb.latest_report(BUILDS, model))
     parsed = ModelCard(text)
     return parsed.data.to_yaml(), parsed.text, str(path)
 
@@ -243,7 +263,7 @@ def build_demo() -> gr.Blocks:
             m_run = gr.Button("Render the card of the last build", variant="primary")
             m_meta = gr.Code(language="yaml", label="Metadata (front matter)")
             m_body = gr.Markdown(elem_id="card-preview")
-            m_file = gr.File(label="README.md")
+            m_file = gr.File(label="README.md", elem_id="card-file")
             m_run.click(card, last_build, [m_meta, m_body, m_file], api_name="card")
     return demo
 
@@ -260,4 +280,4 @@ demo = build_demo()
 
 if __name__ == "__main__":
     threading.Thread(target=_warm, args=(vs.default_pair(),), daemon=True).start()
-    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=64).launch(max_file_size="25mb")
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=64).launch(max_file_size="25mb", allowed_paths=SERVED)

@@ -69,11 +69,14 @@ def _rest_call(url: str):
     image = {"path": path, "meta": {"_type": "gradio.FileData"}, "orig_name": EXAMPLE.name}
 
     def call(pair):
-        event = http.post(base + "/call/classify", json={"data": [image, *pair, False]}).json()["event_id"]
+        # every input of the event: image, model A, model B, architecture only, fast path
+        event = http.post(base + "/call/classify", json={"data": [image, *pair, False, False]}).json()["event_id"]
         with http.stream("GET", f"{base}/call/classify/{event}") as stream:
+            failed = False
             for line in stream.iter_lines():
-                if line.startswith("event: error"):
-                    raise RuntimeError("the app answered with an error")
+                if failed and line.startswith("data:"):
+                    raise RuntimeError(f"the app answered with an error: {line[5:].strip()}")
+                failed = failed or line.startswith("event: error")
                 if line.startswith("event: complete"):
                     return
     return call

@@ -1,52 +1,40 @@
 import os
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach the network
-
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
+# In-process tests see none of the machine's caches: fresh Hub, vitspace and compile caches, set before any import
+_CACHES = tempfile.mkdtemp(prefix="vitspace-test-caches-")
+for _var, _sub in {"HF_HOME": "hf", "HF_HUB_CACHE": "hf/hub", "VITSPACE_CACHE": "vitspace",
+                   "TORCHINDUCTOR_CACHE_DIR": "inductor"}.items():
+    os.environ[_var] = os.path.join(_CACHES, _sub)
+os.environ.pop("VITSPACE_BUILDS", None)
+os.environ["HF_HUB_OFFLINE"] = "1"  # tests never reach the network
 
-ROOT = Path(__file__).resolve().parent.parent
+import pytest  # noqa: E402
+
+from launch import fresh_home, remove, running_app  # noqa: E402
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+@dataclass
+class App:
+    url: str
+    home: Path
+    log: Path
 
 
 @pytest.fixture(scope="session")
-def app_url(tmp_path_factory):
-    """`python app.py` launched as users launch it, offline, on a free port; its log is kept for asserts."""
-    port = _free_port()
-    log_path = tmp_path_factory.mktemp("app") / "app.log"
-    env = dict(os.environ, HF_HUB_OFFLINE="1", GRADIO_SERVER_PORT=str(port), GRADIO_ANALYTICS_ENABLED="False",
-               PYTHONUNBUFFERED="1", VITSPACE_BUILDS=str(tmp_path_factory.mktemp("builds")))
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen([sys.executable, "app.py"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + 180
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                pytest.fail(f"app did not start:\n{log_path.read_text()}")
-            time.sleep(0.5)
-    yield url
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    app_url.log = log_path.read_text()
+def app():
+    """`python app.py` launched from the repository as the README says, with a user's fresh HOME."""
+    home = fresh_home()
+    with running_app(home) as (url, log):
+        yield App(url, home, log)
+    remove(home, log)
+
+
+@pytest.fixture(scope="session")
+def app_url(app):
+    return app.url
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@ import json
 import os
 from pathlib import Path
 
+import httpx
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
@@ -31,8 +32,10 @@ def _assert_answer(result, models=PAIR):
         assert value["label"] in CIFAR10_CLASSES and len(value["confidences"]) == 5
         scores = [c["confidence"] for c in value["confidences"]]
         assert scores == sorted(scores, reverse=True) and 0 < sum(scores) <= 1 + 1e-6
-    assert "ms |" in summary and ("agree" in summary)
-    return label_a["value"]["label"], label_b["value"]["label"]
+    top_a, top_b = label_a["value"]["label"], label_b["value"]["label"]
+    verdict = "**The models agree.**" if top_a == top_b else "**The models disagree.**"
+    assert "ms |" in summary and summary.startswith(verdict)
+    return top_a, top_b
 
 
 @pytest.mark.parametrize("name", CIFAR10_CLASSES)
@@ -93,3 +96,42 @@ def test_api_benchmark_measures_and_then_shows_the_saved_run(client):
     assert "Shown again" in again[0] and again[1]["data"] == rows
     with pytest.raises(AppError, match="Choose at least one variant"):
         client.predict("vit-tiny-cifar10", [], ["1"], 1, True, api_name="/bench")
+
+
+def test_app_serves_only_what_it_built(app, client, tmp_path):
+    token = app.home / ".cache" / "huggingface" / "token"
+    token.parent.mkdir(parents=True, exist_ok=True)
+    token.write_text("hf_never_served")
+    builds = app.home / ".cache" / "vitspace" / "builds"
+    outside = [token, Path(__file__).resolve().parent.parent / "app.py", Path("/etc/passwd"),
+               builds / ".." / ".." / "huggingface" / "token", Path(__file__)]
+    for path in outside:
+        r = httpx.get(f"{app.url}gradio_api/file={path}", timeout=30)
+        assert r.status_code == 403 and "hf_never_served" not in r.text, path
+    rows, files, *_ = client.predict("deit-tiny-cifar10", ["int8-mobile.ptl"], "auto", True, api_name="/compress")
+    built = next(builds.glob("*/int8-mobile.ptl"))
+    r = httpx.get(f"{app.url}gradio_api/file={built}", timeout=30)
+    assert r.status_code == 200 and r.content == built.read_bytes() == Path(files[0]).read_bytes()
+
+
+def test_an_unknown_file_format_gets_a_clear_message_and_the_server_keeps_serving(client):
+    with pytest.raises(AppError) as e:
+        client.predict("deit-tiny-cifar10", ["no-such-file.bin"], "auto", True, api_name="/compress")
+    assert "no-such-file.bin" in str(e.value) and "Traceback" not in str(e.value)
+    _assert_answer(_classify(client, EXAMPLES / "horse.jpg"))
+
+
+def test_an_unexpected_failure_is_one_sentence_with_the_traceback_in_the_log(caplog):
+    import gradio as gr
+
+    import app
+
+    @app.handled("Doing the thing")
+    def broken(path):
+        raise ZeroDivisionError(f"internal detail of {path}")
+
+    with pytest.raises(gr.Error) as e:
+        broken("/home/user/.cache/secret")
+    assert e.value.message.startswith("Doing the thing failed unexpectedly (ZeroDivisionError). Try again")
+    assert "secret" not in e.value.message and e.value.title == "Doing the thing failed"
+    assert "internal detail" in caplog.text  # the server log keeps the traceback
