@@ -34,6 +34,8 @@ BENCH_TABLE = {"variant": "variant", "runtime": "runtime", "peer": "peer", "batc
 BENCH_DEFAULT = ["eager-fp32", "eager-bf16", "int8.pt", "model-int8.pte", "model-int8-x86.pt2", "model-int8.onnx",
                  "seed-qnnpack-int8", "openvino-bf16", "openvino-int8"]
 _benches: dict[str, threading.Event] = {}  # session -> cancel flag of its running benchmark
+# Gradio marks an event's outputs with a bare "Error" badge; the toast beside it already says what failed and why
+CSS = '[data-testid="status-tracker"] .error { display: none; }'
 SNIPPET_LANG = {"torchscript": "python", "torchscript-lite": "kotlin", "executorch": "python", "onnx": "python",
                 "pt2": "python"}
 
@@ -178,8 +180,13 @@ def card(last_build):
 
 
 def refresh(image, *args):
-    """Re-run on a new image or model; an emptied image clears the answers."""
-    return (None, None, "") if image is None else classify(image, *args)
+    """Re-run on a new image or model; an emptied image clears the answers, a bad one says why in their place."""
+    if image is None:
+        return None, None, ""
+    try:
+        return classify(image, *args)
+    except gr.Error as e:
+        return None, None, f"**Could not classify this image.** {e.message}"
 
 
 def build_demo() -> gr.Blocks:
@@ -280,4 +287,5 @@ demo = build_demo()
 
 if __name__ == "__main__":
     threading.Thread(target=_warm, args=(vs.default_pair(),), daemon=True).start()
-    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=64).launch(max_file_size="25mb", allowed_paths=SERVED)
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=64).launch(
+        max_file_size="25mb", allowed_paths=SERVED, css=CSS)
