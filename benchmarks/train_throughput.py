@@ -46,7 +46,7 @@ def plain_loop(model_name: str, data: str, images: int, batch_size: int, workers
 def vitspace_loop(model_name: str, data: str, images: int, batch_size: int) -> float:
     with tempfile.TemporaryDirectory() as out:
         cfg = TrainConfig(model=model_name, data=data, out=out, epochs=1, batch_size=batch_size,
-                          limit_train=images, limit_test=batch_size, warmup_epochs=0.5)
+                          limit_train=images, limit_test=batch_size, warmup_epochs=0.5, device="cpu")
         train(cfg)
         log = [json.loads(line) for line in (Path(out) / "log.jsonl").read_text().splitlines()]
     return log[-1]["images_per_s"]

@@ -1,4 +1,7 @@
-"""Distillation: DeiT's losses, exact resume, DDP under torchrun, and the committed weights."""
+"""Distillation: DeiT's losses, exact resume, DDP under torchrun, devices and precision, the GPU recipe
+(tiny, on the CPU) and the committed weights."""
+import functools
+import hashlib
 import json
 import math
 import os
@@ -13,7 +16,8 @@ import torch
 from safetensors.torch import load_file
 
 import vitspace as vs
-from vitspace.distill import TrainConfig, export, train
+from vitspace.cpuinfo import CpuInfo, machine_class, native_bf16, parse_cpuinfo
+from vitspace.distill import TrainConfig, _parse, export, train
 from vitspace.evaluate import evaluate
 from vitspace.losses import DistillationLoss
 
@@ -102,12 +106,18 @@ def test_resume_continues_exactly(tiny_data, tmp_path):
     interim = json.loads(export(resumed, tmp_path / "interim", "x").with_suffix(".json").read_text())
     assert interim["metrics"]["epochs_done"] == 1 and not interim["metrics"]["complete"]
     ckpt = torch.load(resumed / "last.pt", weights_only=False)
-    assert ckpt["epoch"] == 1
+    assert ckpt["epoch"] == 1 and all(v.device.type == "cpu" for v in ckpt["model"].values())
+    # as the code before devices wrote it: bf16=True, no device or compile, no machine in the history
+    ckpt["config"] = {k: v for k, v in ckpt["config"].items() if k not in ("device", "compile", "install_dir")}
+    ckpt["config"]["bf16"] = True
+    ckpt["history"] = [{k: v for k, v in h.items() if k not in ("device", "machine", "bf16")} for h in ckpt["history"]]
+    torch.save(ckpt, resumed / "last.pt")
     train(_cfg(tiny_data, resumed, resume=True))
     a, b = load_file(str(straight / "model.safetensors")), load_file(str(resumed / "model.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     log = [json.loads(line) for line in (resumed / "log.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in log] == [1, 2] and all("images_per_s" in r and "train_loss" in r for r in log)
+    assert all(r["device"] == "cpu" and r["machine"] == machine_class() for r in log)
 
 
 def test_hard_distillation_trains_the_deit_student(tiny_data, tmp_path):
@@ -125,7 +135,8 @@ def test_torchrun_two_processes(tiny_data, tmp_path):
     out = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m",
            "vitspace.distill", "--model", "vit-tiny-cifar10", "--data", str(tiny_data), "--out", str(out),
-           "--epochs", "1", "--batch-size", "32", "--limit-train", "64", "--limit-test", "32", "--threads", "1"]
+           "--epochs", "1", "--batch-size", "32", "--limit-train", "64", "--limit-test", "32", "--threads", "1",
+           "--device", "cpu"]  # gloo, also where there is a GPU
     r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300,
                        env=dict(os.environ, OMP_NUM_THREADS="1"))
     assert r.returncode == 0, r.stderr[-3000:]
@@ -173,3 +184,98 @@ def test_pause_clock_leaves_out_time_stopped_with_sigtstp():
     result = json.loads(out)
     assert 0.9 <= result["paused"] <= 10
     assert result["wall"] - result["clock"] == pytest.approx(result["paused"], abs=0.01)
+
+
+SAPPHIRE_RAPIDS = """processor\t: 0
+vendor_id\t: GenuineIntel
+model name\t: Intel(R) Xeon(R) Platinum 8480+
+flags\t\t: fpu sse2 avx avx2 avx512f avx512_vnni avx512_bf16 amx_bf16 amx_tile amx_int8 avx_vnni
+
+processor\t: 1
+model name\t: a second processor is ignored
+"""
+
+
+def test_cpuinfo_parses_the_flags_that_decide_precision():
+    assert parse_cpuinfo(SAPPHIRE_RAPIDS) == ("GenuineIntel", "Intel(R) Xeon(R) Platinum 8480+",
+                                              ("avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8", "amx_bf16",
+                                               "amx_tile"))
+    assert parse_cpuinfo("vendor_id : AuthenticAMD\nflags : avx avx2 fma\n") == ("AuthenticAMD", "", ())
+    assert parse_cpuinfo("") == ("", "", ())
+
+
+@pytest.mark.parametrize("capability, flags, native", [
+    ("AVX512", ("avx512_vnni", "avx512_bf16"), True),    # Zen 4, Cooper Lake
+    ("AVX512", ("amx_int8", "amx_bf16", "amx_tile"), True),
+    ("AVX512", ("avx512_vnni",), False),                # Cascade Lake: VNNI for int8 only
+    ("AVX2", ("avx512_bf16", "amx_bf16"), False),       # ATen held to AVX2 (ATEN_CPU_CAPABILITY=avx2)
+    ("DEFAULT", (), False),
+])
+def test_native_bf16_needs_the_instructions_and_aten_using_them(capability, flags, native):
+    assert native_bf16(CpuInfo("x86_64", "", "x", capability, flags)) is native
+
+
+def test_machine_class_names_the_cpu_and_its_precision_flags():
+    label = machine_class("cpu")
+    assert torch.backends.cpu.get_cpu_capability() in label and label == machine_class()
+
+
+def test_an_avx2_cpu_trains_in_fp32():
+    code = ("import torch; from vitspace.cpuinfo import native_bf16; from vitspace.distill import _use_bf16; "
+            "print(native_bf16(), _use_bf16('auto', torch.device('cpu')), _use_bf16(True, torch.device('cpu')))")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ, ATEN_CPU_CAPABILITY="avx2", OMP_NUM_THREADS="1"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.split() == ["False", "False", "True"]  # --bf16 still forces it
+
+
+def test_bf16_flag_is_auto_unless_given():
+    assert _parse([]).bf16 == "auto" and _parse(["--bf16"]).bf16 is True and _parse(["--no-bf16"]).bf16 is False
+    cfg = _parse(["--device", "cuda:1", "--compile"])
+    assert cfg.device == "cuda:1" and cfg.compile is True
+
+
+def test_compiled_training_saves_plain_keys(tiny_data, tmp_path, monkeypatch):
+    # dynamo without inductor: the wrapping is what is tested, and it takes seconds on a CPU
+    monkeypatch.setattr(torch, "compile", functools.partial(torch.compile, backend="eager"))
+    train(_cfg(tiny_data, tmp_path / "run", epochs=1, compile=True))
+    ckpt = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
+    assert ckpt["config"]["compile"] and not any("_orig_mod" in k for k in ckpt["model"])
+    weights = load_file(str(tmp_path / "run" / "model.safetensors"))
+    vs.create_model("deit-tiny-cifar10", pretrained=False).load_state_dict(weights)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_gpu_run_resumes_on_the_cpu(tiny_data, tmp_path):
+    out = tmp_path / "run"
+    train(_cfg(tiny_data, out, device="cuda", compile=True, stop_after=1))
+    ckpt = torch.load(out / "last.pt", weights_only=False)
+    assert all(v.device.type == "cpu" for v in ckpt["model"].values()) and ckpt["config"]["bf16"] is True
+    assert not any("_orig_mod" in k for k in ckpt["model"]) and ckpt["history"][0]["machine"].startswith("CUDA")
+    metrics = train(_cfg(tiny_data, out, device="cpu", resume=True))
+    assert metrics["complete"] and len(metrics["machines"]) == 2
+
+
+def _hashes(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+def test_gpu_script_runs_tiny_on_the_cpu_and_leaves_the_weights_alone(tiny_data, tmp_path):
+    before = _hashes(ROOT / "vitspace" / "weights")
+    runs, copied = tmp_path / "runs", tmp_path / "copied"
+    env = dict(os.environ, TINY="1", PYTHON=sys.executable, OMP_NUM_THREADS="1", COPY_TO=str(copied),
+               VITSPACE_CACHE=str(tmp_path / "cache"))
+    r = subprocess.run(["bash", "scripts/train_embedded_gpu.sh", str(tiny_data), str(runs)], cwd=ROOT,
+                       capture_output=True, text=True, timeout=600, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert _hashes(ROOT / "vitspace" / "weights") == before
+    for run, name in [("teacher", "resnet9-cifar10"), ("deit", "deit-tiny-cifar10"), ("vit", "vit-tiny-cifar10")]:
+        assert (runs / run / "model.safetensors").exists()
+        meta = json.loads((runs / run / "model.json").read_text())
+        assert meta["model"] == name and meta["metrics"]["complete"]
+        assert all(h["machine"] and h["device"] in ("cpu", "cuda:0") and h["images_per_s"] > 0 for h in meta["history"])
+        installed = json.loads((runs / "installed" / f"{name}.json").read_text())
+        assert installed["evaluate"]["n"] == 100 and installed["evaluate"]["machine"] == machine_class()
+        assert installed["metrics"]["machines"] == [meta["history"][0]["machine"]]
+        assert (copied / f"{name}.safetensors").exists() and (copied / f"{name}.json").exists()
+    assert json.loads((runs / "deit" / "model.json").read_text())["train_config"]["distillation"] == "hard"

@@ -43,6 +43,10 @@ class TensorDataset:
         idx = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))[:n]
         return TensorDataset(self.images[idx], self.labels[idx], self.classes)
 
+    def to(self, device: str | torch.device) -> "TensorDataset":
+        """The same data on `device` (CIFAR-10's 150 MB fit on any GPU: no loader, no host copies)."""
+        return TensorDataset(self.images.to(device), self.labels.to(device), self.classes)
+
 
 def list_image_folder(root: str | Path) -> tuple[list[tuple[Path, int]], tuple[str, ...]]:
     """(path, class index) pairs of an ImageFolder `root/<class>/*`, classes sorted by name."""
@@ -105,13 +109,17 @@ def load_split(data: str | Path | None, split: str) -> TensorDataset:
 
 
 def augment_batch(x: torch.Tensor, pad: int = 4, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Random translation (reflect-padded crop) and horizontal flip of a uint8 batch (B, 3, H, W); float out."""
+    """Random translation (reflect-padded crop) and horizontal flip of a uint8 batch (B, 3, H, W); float out.
+
+    Runs on x's device; the generator must be on it too.
+    """
     b, _, h, w = x.shape
+    dev = x.device
     padded = torch.nn.functional.pad(x.float(), (pad,) * 4, mode="reflect").permute(0, 2, 3, 1)  # (B, H', W', 3)
-    dy = torch.randint(0, 2 * pad + 1, (b, 1, 1), generator=generator)
-    dx = torch.randint(0, 2 * pad + 1, (b, 1, 1), generator=generator)
-    flip = torch.rand(b, 1, 1, generator=generator) < 0.5
-    cols = torch.arange(w).view(1, 1, w)
+    dy = torch.randint(0, 2 * pad + 1, (b, 1, 1), generator=generator, device=dev)
+    dx = torch.randint(0, 2 * pad + 1, (b, 1, 1), generator=generator, device=dev)
+    flip = torch.rand(b, 1, 1, generator=generator, device=dev) < 0.5
+    cols = torch.arange(w, device=dev).view(1, 1, w)
     cols = torch.where(flip, w - 1 - cols, cols)
-    out = padded[torch.arange(b).view(b, 1, 1), dy + torch.arange(h).view(1, h, 1), dx + cols]
+    out = padded[torch.arange(b, device=dev).view(b, 1, 1), dy + torch.arange(h, device=dev).view(1, h, 1), dx + cols]
     return out.permute(0, 3, 1, 2).contiguous()

@@ -8,9 +8,14 @@
 Each epoch is checkpointed (`OUT/last.pt`, `--resume` continues exactly), logged to `OUT/log.jsonl`,
 and the final weights land in `OUT/model.safetensors` with `OUT/model.json`. Runs under `torchrun`
 as DDP (gloo on CPU). Epoch-seeded randomness makes a resumed run equal to an uninterrupted one.
+
+On a CUDA GPU (`--device auto` picks one) the data sit on the GPU and are augmented there, bf16
+autocast is on and `--compile` compiles the model; checkpoints hold CPU tensors either way, so a run
+started on a GPU resumes or installs on a CPU. On a CPU, bf16 is used only where it is native.
 """
 import argparse
 import dataclasses
+import functools
 import json
 import math
 import os
@@ -26,6 +31,7 @@ import torch.distributed as dist
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
+from .cpuinfo import machine_class, native_bf16
 from .data import CIFAR10_MEAN, CIFAR10_STD, TensorDataset, augment_batch, load_split
 from .losses import DistillationLoss
 from .nets import use_explicit_attention
@@ -53,15 +59,18 @@ class TrainConfig:
     teacher: str | None = None              # safetensors of the teacher (registry arch from --teacher-model)
     teacher_model: str = "resnet9-cifar10"
     teacher_tta: bool = False               # flip TTA in the teacher: +0.7 point for 2x its cost per step
-    bf16: bool = True                       # autocast; uses AMX on recent x86 CPUs
+    bf16: bool | str = "auto"               # autocast; auto: on CUDA, and on CPUs with AVX512-BF16 or AMX
+    device: str = "auto"                    # auto (CUDA when there is a GPU) | cpu | cuda | cuda:N
+    compile: bool = False                   # torch.compile the model and teacher: worth it on a GPU
     seed: int = 0
     threads: int | None = None
     limit_train: int | None = None          # train on a random subset (smoke tests)
-    limit_test: int | None = None
+    limit_test: int | None = None           # also limits --install's evaluation
     eval_every: int = 1
     resume: bool = False
     export_only: bool = False               # write OUT/model.safetensors from OUT/last.pt and stop
     install: bool = False                   # export OUT/last.pt into vitspace/weights, evaluated on DATA/test
+    install_dir: str | None = None          # where --install writes instead of vitspace/weights
     stop_after: int | None = None           # end this invocation after N epochs; --resume continues
 
 
@@ -94,10 +103,49 @@ class PauseClock:
         return time.perf_counter() - self.paused
 
 
+def _device(name: str) -> torch.device:
+    """--device: auto is CUDA when there is a GPU; under torchrun each rank takes GPU LOCAL_RANK."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {name}: no CUDA GPU is visible here; use --device cpu")
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    return device
+
+
+def _use_bf16(setting: bool | str, device: torch.device) -> bool:
+    """--bf16 auto: on GPUs that have it, and on CPUs where it is native; emulated (AVX2) it ran 7x slower than fp32."""
+    if setting == "auto":
+        return torch.cuda.is_bf16_supported() if device.type == "cuda" else native_bf16()
+    if not isinstance(setting, bool):
+        raise ValueError(f"bf16 must be True, False or 'auto', not {setting!r}")
+    return setting
+
+
+@functools.lru_cache(maxsize=None)
+def _stats(device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    # made once per device: a host-to-GPU copy in every step would stall it
+    mean = torch.tensor(CIFAR10_MEAN, device=device).view(1, 3, 1, 1) * 255
+    std = torch.tensor(CIFAR10_STD, device=device).view(1, 3, 1, 1) * 255
+    return mean, std
+
+
 def _normalize(x: torch.Tensor) -> torch.Tensor:
-    mean = torch.tensor(CIFAR10_MEAN).view(1, 3, 1, 1) * 255
-    std = torch.tensor(CIFAR10_STD).view(1, 3, 1, 1) * 255
+    mean, std = _stats(x.device)
     return (x - mean) / std
+
+
+def _to_cpu(state):
+    """A state dict (nested dicts and lists of tensors) with CPU tensors, so any machine can load it."""
+    if isinstance(state, torch.Tensor):
+        return state.detach().cpu()
+    if isinstance(state, dict):
+        return {k: _to_cpu(v) for k, v in state.items()}
+    if isinstance(state, (list, tuple)):
+        return type(state)(_to_cpu(v) for v in state)
+    return state
 
 
 def lr_at(cfg: TrainConfig, step: int, steps_per_epoch: int) -> float:
@@ -124,16 +172,20 @@ def _optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimize
     raise ValueError(f"unknown optimizer {cfg.opt!r}: use 'adamw' or 'sgd'")
 
 
-def _build_student(cfg: TrainConfig) -> torch.nn.Module:
-    model = use_explicit_attention(create_model(cfg.model, pretrained=False))
+def _build_student(cfg: TrainConfig, device: torch.device) -> torch.nn.Module:
+    model = create_model(cfg.model, pretrained=False)
+    if device.type == "cpu":
+        use_explicit_attention(model)  # on a GPU the fused kernel (flash attention) is the fast one
     if cfg.distillation != "none":
         if not hasattr(model, "set_distilled_training"):
             raise ValueError(f"{cfg.model} has no distillation token; distil a DeiT model (deit-tiny-cifar10)")
         model.set_distilled_training(True)
+    if device.type == "cuda":
+        model.to(device, memory_format=torch.channels_last)  # tensor cores' layout for the convolutions
     return model
 
 
-def _build_teacher(cfg: TrainConfig) -> torch.nn.Module | None:
+def _build_teacher(cfg: TrainConfig, device: torch.device) -> torch.nn.Module | None:
     if cfg.distillation == "none":
         return None
     if not cfg.teacher:
@@ -142,18 +194,19 @@ def _build_teacher(cfg: TrainConfig) -> torch.nn.Module | None:
     teacher.load_state_dict(load_file(cfg.teacher))
     if hasattr(teacher, "flip_tta"):
         teacher.flip_tta = cfg.teacher_tta
-    return teacher.eval().to(memory_format=torch.channels_last)  # 1.5x faster bf16 convolutions on CPU
+    teacher = teacher.eval().to(device, memory_format=torch.channels_last)  # 1.5x faster bf16 convolutions on CPU
+    return torch.compile(teacher) if cfg.compile else teacher
 
 
 @torch.no_grad()
 def evaluate_tensors(model: torch.nn.Module, ds: TensorDataset, batch_size: int = 500, bf16: bool = True) -> float:
-    """Top-1 accuracy of a CIFAR-normalised model on an in-memory data set."""
+    """Top-1 accuracy of a CIFAR-normalised model on an in-memory data set (on the data's device)."""
     was_training = model.training
     model.eval()
     correct = 0
     for i in range(0, len(ds), batch_size):
         x = _normalize(ds.images[i:i + batch_size].float())
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
             logits = model(x)
         correct += (logits.argmax(1) == ds.labels[i:i + batch_size]).sum().item()
     model.train(was_training)
@@ -170,7 +223,8 @@ def _metrics(cfg: TrainConfig, history: list[dict], test_images: int) -> dict:
     return {"test_top1": history[-1].get("test_acc") if history else None, "test_images": test_images,
             "epochs_done": len(history), "epochs": cfg.epochs, "complete": len(history) == cfg.epochs,
             "train_seconds": round(sum(h["epoch_s"] for h in history), 1),
-            "mean_images_per_s": round(sum(h["images_per_s"] for h in history) / max(1, len(history)), 1)}
+            "mean_images_per_s": round(sum(h["images_per_s"] for h in history) / max(1, len(history)), 1),
+            "machines": sorted({h["machine"] for h in history if "machine" in h})}  # older runs did not log it
 
 
 def export(run: str | Path, dest: str | Path | None = None, name: str = "model") -> Path:
@@ -191,18 +245,28 @@ def export(run: str | Path, dest: str | Path | None = None, name: str = "model")
     return dest / f"{name}.safetensors"
 
 
-def install(run: str | Path, data: str | Path | None = None) -> Path:
-    """Export a run into the package (vitspace/weights/<model>.*), with `vitspace.evaluate` on DATA/test."""
+def _classifier(name: str, weights: Path):
+    """The registry's classifier for `name` (its preprocessing and labels) with the weights in `weights`."""
+    from .classifier import Classifier, build_preprocess
+    spec = get_spec(name)
+    module = spec.build()
+    module.load_state_dict(load_file(str(weights)))
+    return Classifier(spec, module.eval(), build_preprocess(spec), list(spec.labels), weights="local")
+
+
+def install(run: str | Path, data: str | Path | None = None, dest: str | Path | None = None,
+            limit: int | None = None) -> Path:
+    """Export a run into the package (vitspace/weights/<model>.*, or DEST), with `vitspace.evaluate` on
+    DATA/test (at most `limit` images) and the machine that evaluated it."""
     from .evaluate import evaluate
     from .registry import WEIGHTS_DIR
     model = torch.load(Path(run) / "last.pt", weights_only=False, map_location="cpu")["config"]["model"]
-    path = export(run, WEIGHTS_DIR, model)
+    path = export(run, dest or WEIGHTS_DIR, model)
     if data:
-        from .classifier import get_classifier
         meta_path = path.with_suffix(".json")
         meta = json.loads(meta_path.read_text())
-        meta["evaluate"] = dataclasses.asdict(evaluate(get_classifier(model), str(Path(data) / "test")))
-        meta["evaluate"]["model"] = model
+        result = evaluate(_classifier(model, path), str(Path(data) / "test"), limit=limit)
+        meta["evaluate"] = {**dataclasses.asdict(result), "model": model, "machine": machine_class()}
         meta_path.write_text(json.dumps(meta, indent=2))
     return path
 
@@ -210,8 +274,14 @@ def install(run: str | Path, data: str | Path | None = None) -> Path:
 def train(cfg: TrainConfig) -> dict:
     """Train cfg.model; returns the final metrics. Resumable from OUT/last.pt."""
     rank, world = _dist_info()
+    device = _device(cfg.device)
+    cfg = dataclasses.replace(cfg, bf16=_use_bf16(cfg.bf16, device))  # checkpoints record the choice
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+        torch.backends.cudnn.benchmark = True  # fixed shapes: cuDNN times its convolutions once
+        torch.set_float32_matmul_precision("high")
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     train_ds, test_ds = load_split(cfg.data, "train"), load_split(cfg.data, "test")
@@ -219,57 +289,76 @@ def train(cfg: TrainConfig) -> dict:
         train_ds = train_ds.subset(cfg.limit_train, seed=cfg.seed)
     if cfg.limit_test:
         test_ds = test_ds.subset(cfg.limit_test, seed=cfg.seed)
+    train_ds, test_ds = train_ds.to(device), test_ds.to(device)
+    steps_per_epoch = len(train_ds) // cfg.batch_size
+    if steps_per_epoch == 0:
+        raise ValueError(f"--batch-size {cfg.batch_size} is larger than the {len(train_ds)} training images")
 
     torch.manual_seed(cfg.seed)
-    model = _build_student(cfg)
-    teacher = _build_teacher(cfg)
+    model = _build_student(cfg, device)
+    teacher = _build_teacher(cfg, device)
     criterion = DistillationLoss(torch.nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing), teacher,
                                  cfg.distillation, cfg.alpha, cfg.tau)
     opt = _optimizer(cfg, model)
     start_epoch, history = 0, []
     ckpt_path = out / "last.pt"
     if cfg.resume and ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, weights_only=False)
+        ckpt = torch.load(ckpt_path, weights_only=False, map_location="cpu")
         model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["opt"])
+        opt.load_state_dict(ckpt["opt"])  # moves the moments to the parameters' device
         start_epoch, history = ckpt["epoch"], ckpt["history"]
         if rank == 0:
             print(f"resumed {cfg.model} from {ckpt_path} at epoch {start_epoch}", flush=True)
-    ddp_model = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    forward = model
+    if world > 1:
+        ids = [device.index] if device.type == "cuda" else None
+        forward = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    if cfg.compile:
+        forward = torch.compile(forward)  # checkpoints save `model`: no _orig_mod. in their keys
+    machine = machine_class(device)
+    if rank == 0:
+        print(f"{cfg.model} on {machine} ({device}), {'bf16' if cfg.bf16 else 'fp32'}, "
+              f"compile {cfg.compile}, batch {cfg.batch_size}", flush=True)
 
     per_rank = cfg.batch_size // world
-    steps_per_epoch = len(train_ds) // cfg.batch_size
     log = open(out / "log.jsonl", "a") if rank == 0 else None
     end_epoch = min(cfg.epochs, start_epoch + cfg.stop_after) if cfg.stop_after else cfg.epochs
     clock = PauseClock()
     for epoch in range(start_epoch, end_epoch):
-        torch.manual_seed(cfg.seed * 100_003 + epoch)  # drop-path and augmentation, identical on resume
-        gen = torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
-        perm = torch.randperm(len(train_ds), generator=gen)
+        seed = cfg.seed * 100_003 + epoch
+        torch.manual_seed(seed)  # drop-path and augmentation, identical on resume
+        gen = torch.Generator().manual_seed(seed)
+        perm = torch.randperm(len(train_ds), generator=gen).to(device)
+        augment_gen = gen if device.type == "cpu" else torch.Generator(device).manual_seed(seed)
         model.train()
-        t0, paused, seen, loss_sum, correct = clock(), clock.paused, 0, 0.0, 0
+        t0, paused, seen = clock(), clock.paused, 0
+        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+        correct = torch.zeros((), dtype=torch.int64, device=device)
         bar = tqdm(range(steps_per_epoch), desc=f"{cfg.model} epoch {epoch + 1}/{cfg.epochs}",
                    disable=rank != 0, mininterval=1 if sys.stderr.isatty() else 60)
         for step in bar:
             for g in opt.param_groups:
                 g["lr"] = lr_at(cfg, epoch * steps_per_epoch + step, steps_per_epoch)
             idx = perm[step * cfg.batch_size:(step + 1) * cfg.batch_size][rank * per_rank:(rank + 1) * per_rank]
-            x = _normalize(augment_batch(train_ds.images[idx], generator=gen))
+            x = _normalize(augment_batch(train_ds.images[idx], generator=augment_gen))
             y = train_ds.labels[idx]
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
-                outputs = ddp_model(x)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
+                outputs = forward(x)
                 loss = criterion(x, outputs, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             logits = outputs[0] if isinstance(outputs, tuple) else outputs
             seen += len(y)
-            loss_sum += loss.item() * len(y)
-            correct += (logits.argmax(1) == y).sum().item()
-            bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}", refresh=False)
+            loss_sum += loss.detach() * len(y)
+            correct += (logits.argmax(1) == y).sum()
+            if step % 25 == 0:  # .item() waits for the GPU: not every step
+                bar.set_postfix(loss=f"{loss_sum.item() / seen:.3f}", acc=f"{correct.item() / seen:.3f}", refresh=False)
+        train_loss, train_acc = loss_sum.item() / seen, correct.item() / seen  # waits for the last step
         elapsed = clock() - t0
-        record = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_acc": correct / seen,
-                  "images_per_s": seen * world / elapsed, "epoch_s": elapsed, "lr": opt.param_groups[0]["lr"]}
+        record = {"epoch": epoch + 1, "train_loss": train_loss, "train_acc": train_acc,
+                  "images_per_s": seen * world / elapsed, "epoch_s": elapsed, "lr": opt.param_groups[0]["lr"],
+                  "device": str(device), "machine": machine, "bf16": cfg.bf16}
         if clock.paused > paused:
             record["paused_s"] = round(clock.paused - paused, 1)  # left out of epoch_s
         if (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs:
@@ -278,8 +367,9 @@ def train(cfg: TrainConfig) -> dict:
         if rank == 0:
             print(json.dumps(record), file=log, flush=True)
             print(json.dumps(record), flush=True)
-            _save_checkpoint(ckpt_path, model=model.state_dict(), opt=opt.state_dict(), epoch=epoch + 1,
-                             history=history, config=dataclasses.asdict(cfg), test_images=len(test_ds))
+            _save_checkpoint(ckpt_path, model=_to_cpu(model.state_dict()), opt=_to_cpu(opt.state_dict()),
+                             epoch=epoch + 1, history=history, config=dataclasses.asdict(cfg),
+                             test_images=len(test_ds))
     if rank == 0:
         log.close()
         if end_epoch == cfg.epochs:
@@ -292,7 +382,7 @@ def _parse(argv=None) -> TrainConfig:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     for f in dataclasses.fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
-        if f.type is bool or f.type == "bool":
+        if "bool" in str(f.type):  # bool, or bool | str for "auto"
             p.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default)
         else:
             kind = {int: int, float: float}.get(f.type if isinstance(f.type, type) else None, None)
@@ -303,12 +393,15 @@ def _parse(argv=None) -> TrainConfig:
 
 def main(argv=None) -> int:
     cfg = _parse(argv)
-    if "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1:
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
     try:
         if cfg.export_only or cfg.install:
-            print(install(cfg.out, cfg.data) if cfg.install else export(cfg.out))
+            path = install(cfg.out, cfg.data, cfg.install_dir, cfg.limit_test) if cfg.install else export(cfg.out)
+            meta = json.loads(path.with_suffix(".json").read_text())
+            print(path)
+            print(json.dumps({"model": meta["model"], **meta["metrics"], "evaluate": meta.get("evaluate")}))
             return 0
+        if "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1:
+            dist.init_process_group("nccl" if _device(cfg.device).type == "cuda" else "gloo")
         metrics = train(cfg)
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
