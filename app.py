@@ -14,13 +14,15 @@ import vitspace as vs
 from vitspace import bench as vb
 from vitspace import card as vcard
 from vitspace import compress as vc
-from vitspace.models import model_info
+from vitspace.export import VARIANTS, usage_snippet
+from vitspace.paths import builds_root
+from vitspace.peers import BENCH_VARIANTS
 
 EXAMPLES_DIR = Path(__file__).resolve().with_name("examples")
 EXAMPLES = sorted(str(p) for p in EXAMPLES_DIR.glob("*.jpg"))
 TOP_K = 5
 CONCURRENCY = 2  # requests at once: one decodes its upload while the other runs the models
-BUILDS = vc.default_builds()
+BUILDS = builds_root()
 # the only folders Gradio may serve besides its own cache: never HOME, where the Hub token lives
 SERVED = [str(BUILDS), str(EXAMPLES_DIR)]
 log = logging.getLogger("vitspace.app")
@@ -30,14 +32,12 @@ TABLE = {"file": "file", "format": "format", "runtime": "runtime", "status": "st
 BENCH_TABLE = {"variant": "variant", "runtime": "runtime", "peer": "peer", "batch": "batch", "status": "status",
                "p50_ms": "p50 ms", "p90_ms": "p90 ms", "mean_ms": "mean ms", "images_per_s": "images/s",
                "speedup": "x eager fp32", "size_mb": "MB", "agreement": "top-1 agreement",
-               "peak_mem_mb": "peak MB", "seed_profiler_ms": "seed's profiler ms", "note": "note"}
+               "peak_mem_mb": "peak MB", "profiler_ms": "profiler ms (mobile tutorial's figure)", "note": "note"}
 BENCH_DEFAULT = ["eager-fp32", "eager-bf16", "int8.pt", "model-int8.pte", "model-int8-x86.pt2", "model-int8.onnx",
-                 "seed-qnnpack-int8", "openvino-bf16", "openvino-int8"]
+                 "mobile-tutorial-qnnpack", "openvino-bf16", "openvino-int8"]
 _benches: dict[str, threading.Event] = {}  # session -> cancel flag of its running benchmark
 # Gradio marks an event's outputs with a bare "Error" badge; the toast beside it already says what failed and why
 CSS = '[data-testid="status-tracker"] .error { display: none; }'
-SNIPPET_LANG = {"torchscript": "python", "torchscript-lite": "kotlin", "executorch": "python", "onnx": "python",
-                "pt2": "python"}
 
 
 class RawImage(gr.Image):
@@ -58,7 +58,7 @@ class RawImage(gr.Image):
 
 def _choices() -> list[tuple[str, str]]:
     def label(name: str) -> str:
-        info = model_info(name)
+        info = vs.model_info(name)
         return name if info.available else f"{name} (weights unavailable here)"
     return [(label(n), n) for n in vs.list_models()]
 
@@ -73,9 +73,9 @@ def _summary(c: vs.Comparison) -> str:
     return f"{verdict}\n\n| model | top-1 | probability | latency |\n|---|---|---|---|\n{rows}"
 
 
-def handled(what: str, expected: tuple[type[BaseException], ...] = vs.USER_ERRORS):
-    """A handler whose failures reach the user as one sentence: the library's own message for expected
-    errors; for anything else, what failed and what to try, with the traceback in the server log."""
+def handled(what: str):
+    """A handler whose failures reach the user as one sentence: the library's own message for its errors;
+    for anything else, what failed and what to try, with the traceback in the server log."""
     def wrap(fn):
         @functools.wraps(fn)
         def run(*args, **kwargs):
@@ -83,7 +83,7 @@ def handled(what: str, expected: tuple[type[BaseException], ...] = vs.USER_ERROR
                 return fn(*args, **kwargs)
             except gr.Error:
                 raise
-            except expected as e:
+            except vs.VitspaceError as e:
                 raise gr.Error(str(e), title=f"{what} failed") from None
             except Exception as e:
                 log.exception("%s failed", what)
@@ -112,7 +112,7 @@ def _stepper(progress: gr.Progress, total: int):
     return lambda message: progress(next(steps, total - 1) / total, desc=message)
 
 
-@handled("Building the files", (*vs.USER_ERRORS, ValueError, vc.MissingBackendError))
+@handled("Building the files")
 def build(model: str, formats: list[str], engine: str, random_weights: bool, progress=gr.Progress()):
     if not formats:
         raise gr.Error("Choose at least one format.")
@@ -123,17 +123,17 @@ def build(model: str, formats: list[str], engine: str, random_weights: bool, pro
     ok = [f for f in manifest.files if f.status == "ok"]
     downloads = [str(out / f.file) for f in ok] + ([str(vc.zip_build(out))] if ok else [])
     size = manifest.input_shape[-1]
-    snippets = "\n\n".join(f"**{f.file}** ({f.runtime})\n```{SNIPPET_LANG[f.format]}\n"
-                            f"{vc.usage_snippet(f.file, input_size=size)}```" for f in ok)
-    about = (f"**{manifest.model}** ({manifest.weights}), int8 engine `{manifest.engine}`, fidelity on "
+    snippets = "\n\n".join(f"**{f.file}** ({f.runtime})\n```{VARIANTS[f.file].language}\n"
+                            f"{usage_snippet(f.file, input_size=size)}```" for f in ok)
+    about = (f"**{manifest.model}** ({manifest.weights_label}), int8 engine `{manifest.engine}`, fidelity on "
              f"{manifest.images['count']} images from {manifest.images['source']}.")
-    failed = [f"{f.file}: {f.reason}" for f in manifest.files if f.status != "ok"]
+    failed = [f"{f.file} {f.status}: {f.reason}" for f in manifest.files if f.status != "ok"]
     if failed:
-        about += "\n\nFailed: " + "; ".join(failed)
+        about += "\n\nNot built: " + "; ".join(failed)
     return rows, downloads, about, snippets, (model, str(out))
 
 
-@handled("The benchmark", (*vs.USER_ERRORS, ValueError, FileNotFoundError, vc.MissingBackendError))
+@handled("The benchmark")
 def benchmark(model: str, variants: list[str], batches: list[str], threads: int, random_weights: bool,
               request: gr.Request, progress=gr.Progress()):
     if not variants or not batches:
@@ -169,7 +169,7 @@ def stop_benchmark(request: gr.Request):
         _benches[request.session_hash].set()
 
 
-@handled("Rendering the card", (*vs.USER_ERRORS, ValueError))
+@handled("Rendering the card")
 def card(last_build):
     if not last_build:
         raise gr.Error("Build files in the Compress tab first: the card describes them.")
@@ -225,7 +225,7 @@ def build_demo() -> gr.Blocks:
                 c_engine = gr.Dropdown(["auto", "x86", "onednn", "fbgemm", "qnnpack"], value="auto",
                                        label="int8 engine (auto: x86 on x86-64, qnnpack on ARM)")
                 c_random = gr.Checkbox(False, label="Architecture only (random weights)")
-            c_formats = gr.CheckboxGroup(list(vc.VARIANTS), value=list(vc.VARIANTS), label="Files")
+            c_formats = gr.CheckboxGroup(list(VARIANTS), value=list(VARIANTS), label="Files")
             c_run = gr.Button("Build", variant="primary")
             c_about = gr.Markdown(elem_id="compress-about")
             c_table = gr.Dataframe(headers=list(TABLE.values()), elem_id="compress-table", wrap=True,
@@ -244,7 +244,7 @@ def build_demo() -> gr.Blocks:
                 b_model = gr.Dropdown(choices, value=default_b, label="Model")
                 b_threads = gr.Slider(1, os.cpu_count() or 1, value=os.cpu_count() or 1, step=1, label="Threads")
                 b_random = gr.Checkbox(False, label="Architecture only (random weights)")
-            b_variants = gr.CheckboxGroup(list(vb.BENCH_VARIANTS), value=BENCH_DEFAULT, label="Variants")
+            b_variants = gr.CheckboxGroup(list(BENCH_VARIANTS), value=BENCH_DEFAULT, label="Variants")
             b_batches = gr.CheckboxGroup(["1", "8", "32"], value=["1"], label="Batch sizes")
             with gr.Row():
                 b_run = gr.Button("Run benchmark", variant="primary")
@@ -279,7 +279,7 @@ def _warm(names) -> None:
     for name in names:
         try:
             vs.get_classifier(name)
-        except vs.USER_ERRORS:
+        except vs.VitspaceError:
             pass  # the first request shows why
 
 

@@ -88,8 +88,9 @@ def main() -> int:
     p.add_argument("--json", help="write the figures to this file")
     args = p.parse_args()
 
-    import vitspace as vs
     from gradio_client import Client, handle_file
+
+    import vitspace as vs
     pair = vs.default_pair()
     seconds, proc, url = cold_start(pair)
     try:

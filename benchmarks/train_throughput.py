@@ -22,7 +22,8 @@ from vitspace.registry import create_model  # noqa: E402
 
 
 def plain_loop(model_name: str, data: str, images: int, batch_size: int, workers: int) -> float:
-    from torchvision import datasets, transforms as T
+    from torchvision import datasets
+    from torchvision import transforms as T
     tf = T.Compose([T.RandomCrop(32, padding=4, padding_mode="reflect"), T.RandomHorizontalFlip(), T.ToTensor(),
                     T.Normalize(CIFAR10_MEAN, CIFAR10_STD)])
     ds = datasets.ImageFolder(str(Path(data) / "train"), transform=tf)

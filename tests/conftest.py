@@ -12,7 +12,6 @@ os.environ.pop("VITSPACE_BUILDS", None)
 os.environ["HF_HUB_OFFLINE"] = "1"  # tests never reach the network
 
 import pytest  # noqa: E402
-
 from launch import fresh_home, remove, running_app  # noqa: E402
 
 
@@ -41,12 +40,15 @@ def app_url(app):
 def tiny_build(tmp_path_factory):
     """A tiny architecture-only compress build: one int8 .ptl of deit-tiny-cifar10 (3 MB), fidelity on 2 images."""
     import torch
+
     from vitspace.compress import CompressConfig, compress
+    from vitspace.inference import get_classifier
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a busy 2-core machine: one thread is faster than two that wait on each other
     out = tmp_path_factory.mktemp("build")
     try:
-        compress(CompressConfig("deit-tiny-cifar10", out, formats=("int8-mobile.ptl",), limit=2, pretrained=False))
+        config = CompressConfig("deit-tiny-cifar10", out, files=("int8-mobile.ptl",), limit=2, pretrained=False)
+        compress(get_classifier("deit-tiny-cifar10", False), config)
     finally:
         torch.set_num_threads(threads)
     return out

@@ -7,8 +7,8 @@ import httpx
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
-
 from hostile import HOSTILE, ODD
+
 from vitspace.data import CIFAR10_CLASSES
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -83,12 +83,13 @@ def test_api_caps_upload_size(client, tmp_path):
 
 
 def test_api_benchmark_measures_and_then_shows_the_saved_run(client):
-    args = ("vit-tiny-cifar10", ["eager-fp32", "seed-qnnpack-int8"], ["1", "8"], 1, True)
+    args = ("vit-tiny-cifar10", ["eager-fp32", "mobile-tutorial-qnnpack"], ["1", "8"], 1, True)
     about, table, latency, speedup, tradeoff, files = client.predict(*args, api_name="/bench")
     rows = table["data"]
     assert [(r[0], r[3], r[4]) for r in rows] == [("eager-fp32", 1, "ok"), ("eager-fp32", 8, "ok"),
-                                                  ("seed-qnnpack-int8", 1, "ok"), ("seed-qnnpack-int8", 8, "ok")]
-    assert [r[2] for r in rows] == [False, False, True, True]  # the seed's recipe is a peer
+                                                  ("mobile-tutorial-qnnpack", 1, "ok"),
+                                                  ("mobile-tutorial-qnnpack", 8, "ok")]
+    assert [r[2] for r in rows] == [False, False, True, True]  # the mobile tutorial's recipe is a peer
     assert "Measured in" in about and "1 threads" in about
     saved = json.loads(Path(next(f for f in files if f.endswith(".json"))).read_text())
     assert [r["p50_ms"] for r in saved["results"]] == pytest.approx([float(r[5]) for r in rows], rel=1e-3)

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from vitspace import bench as vb
-from vitspace import compress as vc
+from vitspace.manifest import read_manifest
+from vitspace.peers import BenchVariant
 
 MODEL = "vit-tiny-cifar10"  # embedded architecture, 2.9M parameters: fast to run 20 times
 # one thread: on a busy 2-core machine two OpenMP threads wait on each other (30x slower here)
@@ -34,7 +35,7 @@ def counting(monkeypatch):
                 time.sleep(0.08)
             return ctx.model(x)
         return run
-    variant = vb.BenchVariant("counting", "test", False, prepare, torch_ops=False)
+    variant = BenchVariant("counting", "test", False, prepare, torch_ops=False)
     monkeypatch.setitem(vb.BENCH_VARIANTS, "counting", variant)
     return state
 
@@ -71,7 +72,7 @@ def test_too_few_repetitions_and_unknown_variants_are_refused():
 
 
 def test_json_and_csv_follow_the_schema(tmp_path, counting):
-    report = vb.bench(config(variants=("eager-fp32", "counting", "seed-qnnpack-int8"), batches=(1, 2)))
+    report = vb.bench(config(variants=("eager-fp32", "counting", "mobile-tutorial-qnnpack"), batches=(1, 2)))
     vb.write_json(report, tmp_path / "b.json")
     vb.write_csv(report, tmp_path / "b.csv")
     data = json.loads((tmp_path / "b.json").read_text())
@@ -101,7 +102,7 @@ def test_missing_peer_runtime_is_skipped_with_a_note(monkeypatch):
 
 
 def test_build_files_run_in_their_runtime_with_the_manifest_figures(tiny_build):
-    manifest = vc.Manifest.from_dict(json.loads((tiny_build / vc.MANIFEST).read_text()))
+    manifest = read_manifest(tiny_build)
     entry = next(f for f in manifest.files if f.file == "int8-mobile.ptl")
     cfg = vb.BenchConfig("deit-tiny-cifar10", ("int8-mobile.ptl", "model.pte"), artifacts=tiny_build,
                          pretrained=False, warmup=1, threads=1)
@@ -132,7 +133,8 @@ def test_a_cancelled_run_writes_nothing_and_a_finished_one_is_reused(tmp_path, c
 
 def test_cli_writes_json_and_csv_and_refuses_bad_arguments(tmp_path):
     cmd = [sys.executable, "-m", "vitspace.bench", "--model", MODEL, "--random-weights", "--variants", "eager-fp32",
-           "--batch", "1,2", "--limit", "2", "--threads", "1", "--json", str(tmp_path / "b.json"), "--csv", str(tmp_path / "b.csv")]
+           "--batch", "1,2", "--limit", "2", "--threads", "1", "--json", str(tmp_path / "b.json"),
+           "--csv", str(tmp_path / "b.csv")]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert "eager-fp32" in done.stdout and "threads" in done.stdout
@@ -150,3 +152,10 @@ def test_openvino_peers_run_each_batch_size_and_agree_with_fp32():
     for r in report.results:
         assert r.status == "ok" and r.peer and r.reps == 20, r.note
         assert r.agreement >= 0.75, "4 probe images: at most one top-1 flip"
+
+
+def test_saved_runs_with_the_old_tutorial_name_still_load(tmp_path):
+    report = vb.bench(config(variants=("mobile-tutorial-qnnpack",)))
+    data = report.to_dict()
+    data["results"][0]["variant"] = "seed-qnnpack-int8"  # as saved before the rename
+    assert vb.Report.from_dict(data).results[0].variant == "mobile-tutorial-qnnpack"

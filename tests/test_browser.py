@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from vitspace import bench as vb
-from vitspace import compress as vc
 from vitspace.data import CIFAR10_CLASSES
+from vitspace.export import VARIANTS
+from vitspace.peers import BENCH_VARIANTS
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -65,6 +65,7 @@ def _no_bare_error(page) -> None:
         assert texts and all(len(t.strip()) > 10 for t in texts), toast.inner_text()
 
 
+@pytest.mark.slow
 def test_a_user_walks_every_tab(page, app_url, tmp_path):
     """Classify an example, build the default files, load the downloaded .ptl, benchmark, then the card."""
     import torch
@@ -82,7 +83,7 @@ def test_a_user_walks_every_tab(page, app_url, tmp_path):
         page.get_by_role("button", name="Build").click()
         _file_link(page, "compress-files", "int8-mobile.ptl").wait_for(timeout=900_000)
         table = page.locator("#compress-table").inner_text()
-        for name in vc.VARIANTS:
+        for name in VARIANTS:
             assert name in table
         ptl = _download(page, _file_link(page, "compress-files", "int8-mobile.ptl"), tmp_path / "int8-mobile.ptl")
         clf = vs.get_classifier("deit-tiny-cifar10")
@@ -92,7 +93,7 @@ def test_a_user_walks_every_tab(page, app_url, tmp_path):
         assert _load_for_lite_interpreter(str(ptl))(x).argmax(1).item() == eager.item() == clf.labels.index("ship")
 
         page.get_by_role("tab", name="Benchmark").click()
-        for name in vb.BENCH_VARIANTS:
+        for name in BENCH_VARIANTS:
             box = page.get_by_label(name, exact=True).nth(-1)
             box.check() if name in ("eager-fp32", "int8-mobile.ptl") else box.uncheck()
         page.get_by_role("button", name="Run benchmark").click()
@@ -126,7 +127,7 @@ def test_bad_upload_shows_a_clear_message_and_the_app_keeps_working(page, app_ur
         assert _top_label(page, "label-a") in CIFAR10_CLASSES
 
         page.get_by_role("tab", name="Compress").click()
-        for name in vc.VARIANTS:
+        for name in VARIANTS:
             page.get_by_label(name, exact=True).uncheck()
         page.get_by_role("button", name="Build").click()
         page.get_by_text("Choose at least one format.").wait_for(timeout=30_000)
@@ -139,9 +140,9 @@ def test_benchmark_can_be_stopped(page, app_url, tmp_path):
         page.get_by_role("tab", name="Benchmark").click()
         page.get_by_label("Architecture only (random weights)", exact=True).nth(-1).check()
         page.get_by_label("32", exact=True).check()
-        for name in vb.BENCH_VARIANTS:
+        for name in BENCH_VARIANTS:
             box = page.get_by_label(name, exact=True).nth(-1)
-            box.check() if name in ("eager-fp32", "eager-bf16", "seed-qnnpack-int8") else box.uncheck()
+            box.check() if name in ("eager-fp32", "eager-bf16", "mobile-tutorial-qnnpack") else box.uncheck()
         page.get_by_role("button", name="Run benchmark").click()
         page.get_by_text("[1/").first.wait_for(timeout=60_000)
         page.get_by_role("button", name="Stop").click()

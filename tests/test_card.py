@@ -13,7 +13,9 @@ import pytest
 from huggingface_hub import ModelCard, ModelCardData, metadata_load
 
 from vitspace import card
-from vitspace.compress import MANIFEST
+from vitspace.cardmeta import validate_card
+from vitspace.errors import CardError, CardMetadataError
+from vitspace.manifest import MANIFEST
 
 MODEL = "deit-tiny-cifar10"
 SECTIONS = ("## Model details", "## Files", "## Fidelity and accuracy", "## Benchmark", "## How to use",
@@ -62,9 +64,11 @@ def _variant(tmp_path: Path, build: Path, **changes) -> Path:
 def _pretrained(tmp_path: Path, build: Path, manifest: dict) -> Path:
     files = [dict(f, fidelity=dict(f["fidelity"], accuracy=0.5)) for f in manifest["files"]]
     files.append({"file": "model.pte", "format": "executorch", "runtime": "executorch.runtime (XNNPACK)",
-                  "precision": "fp32", "status": "failed", "reason": "MissingBackendError: executorch is not installed"})
-    return _variant(tmp_path, build, weights="pretrained", weights_source="embedded", eager_accuracy=0.5,
-                    images={"source": "eval-data /private/data/cifar10-test", "count": 2, "calibration": 2}, files=files)
+                  "precision": "fp32", "status": "failed",
+                  "reason": "MissingBackendError: executorch is not installed"})
+    return _variant(tmp_path, build, pretrained=True, origin="embedded", eager_accuracy=0.5,
+                    images={"source": "eval-data /private/data/cifar10-test", "count": 2, "calibration": 2},
+                    files=files)
 
 
 def _assert_clean(text: str) -> None:
@@ -143,11 +147,11 @@ def test_full_card_with_training_benchmark_and_accuracy(build, manifest, tmp_pat
     assert re.search(rf"^\| `int8-mobile.ptl` \| {agreement:.1%} \|.* \| 50.0% \|$", text, re.M), "agreement, accuracy"
     assert "`model.pte`: MissingBackendError" in text
     assert 'hf_hub_download("alice/deit-tiny", "int8-mobile.ptl")' in text
-    card.validate_card(text)
+    validate_card(text)
 
 
 def test_hub_vit_card_names_its_base_model_and_cites_vit_only(build, tmp_path):
-    artifacts = _variant(tmp_path, build, model="vit-base", weights="pretrained", input_shape=[1, 3, 224, 224])
+    artifacts = _variant(tmp_path, build, model="vit-base", pretrained=True, input_shape=[1, 3, 224, 224])
     text = card.render_card("vit-base", artifacts)
     _assert_clean(text)
     data = ModelCard(text).data
@@ -159,7 +163,7 @@ def test_hub_vit_card_names_its_base_model_and_cites_vit_only(build, tmp_path):
 
 
 def test_hub_deit_card_describes_its_distillation(build, tmp_path):
-    artifacts = _variant(tmp_path, build, model="deit-tiny", weights="pretrained", input_shape=[1, 3, 224, 224])
+    artifacts = _variant(tmp_path, build, model="deit-tiny", pretrained=True, input_shape=[1, 3, 224, 224])
     text = card.render_card("deit-tiny", artifacts)
     assert "### How it was distilled" in text and "RegNetY-16GF" in text and "hard:" in text
     assert "center-crop 224x224" in text
@@ -191,18 +195,18 @@ def test_template_uses_only_variables_the_context_defines(build, manifest, tmp_p
     ("license: other\npipeline_tag: image-classification", "license_name"),
 ])
 def test_metadata_the_hub_would_reject_is_refused(front, problem):
-    with pytest.raises(card.CardMetadataError, match=problem):
-        card.validate_card(f"---\n{front}\n---\n# card\n")
+    with pytest.raises(CardMetadataError, match=problem):
+        validate_card(f"---\n{front}\n---\n# card\n")
 
 
 def test_missing_or_foreign_artifacts_are_clear_errors(build, tmp_path):
-    with pytest.raises(card.CardError, match="manifest.json not found"):
+    with pytest.raises(CardError, match="manifest.json not found"):
         card.render_card(MODEL, tmp_path)
-    with pytest.raises(card.CardError, match="holds a build of deit-tiny-cifar10, not vit-tiny-cifar10"):
+    with pytest.raises(CardError, match="holds a build of deit-tiny-cifar10, not vit-tiny-cifar10"):
         card.render_card("vit-tiny-cifar10", build)
-    with pytest.raises(card.CardError, match="benchmark"):
+    with pytest.raises(CardError, match="benchmark"):
         card.render_card(MODEL, build, {"results": "fast"})
-    with pytest.raises(card.CardError, match="the benchmark measured deit-base, not deit-tiny-cifar10"):
+    with pytest.raises(CardError, match="the benchmark measured deit-base, not deit-tiny-cifar10"):
         card.render_card(MODEL, build, {**BENCHMARK, "config": {"model": "deit-base"}})
 
 

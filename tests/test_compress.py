@@ -13,7 +13,12 @@ import pytest
 import torch
 
 import vitspace.compress as vc
-from vitspace.classifier import get_classifier
+from vitspace import atomic, export, fidelity
+from vitspace.export import executorch as et
+from vitspace.export import torchscript as ts
+from vitspace.fastpath import fast_classifier
+from vitspace.inference import get_classifier
+from vitspace.manifest import MANIFEST
 
 MODEL = "deit-tiny-cifar10"
 EVAL_DATA = Path(__file__).parent / "fixtures" / "cifar10-test"
@@ -36,20 +41,20 @@ def built(tmp_path_factory):
     out = tmp_path_factory.mktemp("compress")
     config = vc.CompressConfig(MODEL, out, eval_data=EVAL_DATA, limit=LIMIT, calibration_images=3, pretrained=False)
     messages = []
-    manifest = vc.compress(config, progress=messages.append)
-    return config, manifest, json.loads((out / vc.MANIFEST).read_text()), messages
+    manifest = vc.compress(get_classifier(MODEL, False), config, progress=messages.append)
+    return config, manifest, json.loads((out / MANIFEST).read_text()), messages
 
 
 @pytest.fixture(scope="module")
 def pixels():
     """The fidelity images as compress picks them, preprocessed one by one: each (1, 3, 32, 32)."""
     clf = get_classifier(MODEL, pretrained=False)
-    images = vc._folder_images(EVAL_DATA, clf, LIMIT)
+    images = fidelity.folder_images(EVAL_DATA, clf.labels, clf.name, LIMIT)
     return [clf.preprocess([im]) for im in images.images], images.targets
 
 
 def _leftovers(out: Path) -> list[str]:
-    return [p.name for p in out.iterdir() if p.name.startswith(vc.TMP_PREFIX) or ".tmp" in p.name]
+    return [p.name for p in out.iterdir() if p.name.startswith(atomic.TMP_PREFIX) or ".tmp" in p.name]
 
 
 def _eager(x: torch.Tensor) -> torch.Tensor:
@@ -57,30 +62,33 @@ def _eager(x: torch.Tensor) -> torch.Tensor:
         return get_classifier(MODEL, pretrained=False).module(x)
 
 
+@pytest.mark.slow  # the full build
 def test_every_variant_builds_and_nothing_else_is_left(built):
     config, manifest, _, messages = built
-    assert [f.file for f in manifest.files] == list(vc.VARIANTS)
+    assert [f.file for f in manifest.files] == list(export.VARIANTS)
     assert not manifest.failed, {f.file: f.reason for f in manifest.files if f.reason}
-    assert sorted(p.name for p in config.out.iterdir()) == sorted([*vc.VARIANTS, vc.MANIFEST])
+    files = [f for v in export.VARIANTS.values() if not export.missing_packages(v) for f in v.files]
+    assert sorted(p.name for p in config.out.iterdir()) == sorted([*files, MANIFEST])
     assert not _leftovers(config.out)
     assert "model-int8.pte: building" in messages
 
 
+@pytest.mark.slow  # the full build
 def test_manifest_schema_sizes_and_hashes(built):
     config, manifest, data, _ = built
     assert data == manifest.to_dict()
-    assert data["model"] == MODEL and data["weights"] == "architecture-only" and data["weights_source"] == "random"
-    assert data["engine"] == vc.pick_engine("auto") and data["build_key"] == vc.build_key(config)
+    assert data["model"] == MODEL and data["pretrained"] is False and data["origin"] == "random"
+    assert data["engine"] == export.pick_engine("auto") and data["build_key"] == vc.build_key(config)
     assert {"torch", "executorch", "onnxruntime"} <= {k for k, v in data["versions"].items() if v}
     assert data["input_shape"] == [1, 3, 32, 32]
     assert data["images"]["count"] == LIMIT and data["images"]["calibration"] == 3
     assert 0 <= data["eager_accuracy"] <= 1
     for entry in data["files"]:
-        path, variant = config.out / entry["file"], vc.VARIANTS[entry["file"]]
+        path, variant = config.out / entry["file"], export.VARIANTS[entry["file"]]
         assert (entry["format"], entry["runtime"], entry["precision"]) == \
             (variant.format, variant.runtime, variant.precision)
         assert entry["status"] == "ok" and entry["reason"] is None
-        assert entry["size_bytes"] == path.stat().st_size
+        assert entry["size_bytes"] == sum((config.out / f).stat().st_size for f in variant.files)
         assert entry["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
         assert entry["passes"] and all(isinstance(p, str) for p in entry["passes"])
         fid = entry["fidelity"]
@@ -89,13 +97,14 @@ def test_manifest_schema_sizes_and_hashes(built):
         assert 0 <= fid["max_rel_logit_diff"] < 1
 
 
-@pytest.mark.parametrize("file", list(vc.VARIANTS))
+@pytest.mark.slow  # the full build
+@pytest.mark.parametrize("file", list(export.VARIANTS))
 def test_file_reproduces_its_manifest_numbers_in_its_own_runtime(built, pixels, file):
     config, manifest, _, _ = built
     images, targets = pixels
     recorded = next(f for f in manifest.files if f.file == file).fidelity
-    with vc.quantized_engine(manifest.engine), torch.no_grad():
-        run = vc.VARIANTS[file].load(config.out / file)
+    with export.quantized_engine(manifest.engine), torch.no_grad():
+        run = export.VARIANTS[file].load(config.out / file)
         logits = torch.cat([run(x).reshape(1, -1) for x in images])
     eager = torch.cat([_eager(x) for x in images])
     agreement = (logits.argmax(1) == eager.argmax(1)).float().mean().item()
@@ -104,17 +113,19 @@ def test_file_reproduces_its_manifest_numbers_in_its_own_runtime(built, pixels, 
     assert (logits - eager).abs().max().item() == pytest.approx(recorded.max_abs_logit_diff, rel=0.05, abs=1e-5)
 
 
+@pytest.mark.slow  # the full build
 @pytest.mark.parametrize("file", FP32)
 def test_fp32_variants_match_eager(built, pixels, file):
     config, manifest, _, _ = built
     x = pixels[0][0]
-    out = vc.VARIANTS[file].load(config.out / file)(x)
+    out = export.VARIANTS[file].load(config.out / file)(x)
     eager = _eager(x)
     assert (out - eager).abs().max() <= 1e-4 * eager.abs().max()
     assert next(f for f in manifest.files if f.file == file).fidelity.max_rel_logit_diff <= 1e-4
     assert next(f for f in manifest.files if f.file == file).fidelity.top1_agreement == 1.0
 
 
+@pytest.mark.slow  # the full build
 def test_int8_files_are_smaller(built):
     _, manifest, _, _ = built
     size = {f.file: f.size_bytes for f in manifest.files}
@@ -123,14 +134,15 @@ def test_int8_files_are_smaller(built):
         assert size[int8] < 0.4 * size[fp32], (int8, size)
 
 
+@pytest.mark.slow  # the full build
 def test_mobile_passes_are_recorded(built):
     _, manifest, _, _ = built
     mobile = next(f for f in manifest.files if f.file == "int8-mobile.pt")
     lite = next(f for f in manifest.files if f.file == "int8-mobile.ptl")
-    if vc._xnnpack_enabled():
+    if ts.xnnpack_enabled():
         assert "torch.utils.mobile_optimizer.optimize_for_mobile" in mobile.passes
     else:
-        assert mobile.passes == vc._INT8_TRACE + list(vc._PORTABLE_PASSES)
+        assert mobile.passes == ts.INT8_TRACE + list(ts.PORTABLE_PASSES)
         assert any(n.startswith("optimize_for_mobile unavailable") and "XNNPACK" in n for n in mobile.notes)
     assert lite.passes == mobile.passes + ["_save_for_lite_interpreter"]
     assert any(n.startswith("lite interpreter bytecode version") for n in lite.notes)
@@ -139,15 +151,15 @@ def test_mobile_passes_are_recorded(built):
 
 
 def test_without_xnnpack_the_portable_passes_run_and_the_lite_file_loads(monkeypatch, tmp_path):
-    monkeypatch.setattr(vc, "_xnnpack_enabled", lambda: False)
+    monkeypatch.setattr(ts, "xnnpack_enabled", lambda: False)
     model = torch.nn.Sequential(torch.nn.Linear(8, 8), torch.nn.ReLU(), torch.nn.Dropout(), torch.nn.Linear(8, 3))
     x = torch.randn(1, 8)
-    with vc.quantized_engine(vc.pick_engine()):
-        script = vc.to_torchscript(vc.quantize_int8(model.eval()), example=x, freeze=False)
-        module, passes, notes = vc.to_mobile(script)
-        vc.to_lite(module, tmp_path / "m.ptl")
-        out = vc.VARIANTS["int8-mobile.ptl"].load(tmp_path / "m.ptl")(x)
-    assert passes == list(vc._PORTABLE_PASSES)
+    with export.quantized_engine(export.pick_engine()):
+        script = ts.to_torchscript(ts.quantize_int8(model.eval()), example=x, freeze=False)
+        module, passes, notes = ts.to_mobile(script)
+        ts.to_lite(module, tmp_path / "m.ptl")
+        out = export.VARIANTS["int8-mobile.ptl"].load(tmp_path / "m.ptl")(x)
+    assert passes == list(ts.PORTABLE_PASSES)
     assert "optimize_for_mobile unavailable" in notes[0]
     torch.testing.assert_close(out, module(x))
 
@@ -155,31 +167,32 @@ def test_without_xnnpack_the_portable_passes_run_and_the_lite_file_loads(monkeyp
 def test_pt2e_dynamic_needs_no_calibration(tmp_path):
     model = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.GELU(), torch.nn.Linear(32, 4)).eval()
     x = torch.randn(1, 4, 16)  # (B, tokens, dim) as in a ViT
-    quantized = vc.quantize_pt2e(model, example=x, calibration=[], dynamic=True)
-    (tmp_path / "m.pte").write_bytes(vc.to_executorch(quantized, example=x))
-    out = vc.VARIANTS["model-int8.pte"].load(tmp_path / "m.pte")(x)
+    quantized = et.quantize_pt2e(model, example=x, calibration=[], dynamic=True)
+    (tmp_path / "m.pte").write_bytes(et.to_executorch(quantized, example=x))
+    out = export.VARIANTS["model-int8.pte"].load(tmp_path / "m.pte")(x)
     torch.testing.assert_close(out, model(x), atol=0.05, rtol=0.05)
     with pytest.raises(ValueError, match="calibration"):
-        vc.quantize_pt2e(model, example=x, calibration=[])
+        et.quantize_pt2e(model, example=x, calibration=[])
 
 
 def test_engine_choice(monkeypatch):
     engines = type(torch.backends.quantized)
     monkeypatch.setattr(platform, "machine", lambda: "x86_64")
-    assert vc.pick_engine() == "x86" and vc.pick_engine("auto") != "qnnpack"
+    assert export.pick_engine() == "x86" and export.pick_engine("auto") != "qnnpack"
     monkeypatch.setattr(engines, "supported_engines", property(lambda self: ["qnnpack", "onednn", "fbgemm"]))
-    assert vc.pick_engine() == "onednn"
+    assert export.pick_engine() == "onednn"
     monkeypatch.setattr(platform, "machine", lambda: "aarch64")
-    assert vc.pick_engine() == "qnnpack"
+    assert export.pick_engine() == "qnnpack"
     with pytest.raises(ValueError, match="not in this torch build"):
-        vc.pick_engine("x86")
+        export.pick_engine("x86")
 
 
 def test_forced_engine_is_recorded_and_restored(tmp_path):
     before = torch.backends.quantized.engine
-    manifest = vc.compress(vc.CompressConfig(MODEL, tmp_path, formats=("int8.pt",), engine="fbgemm", pretrained=False))
+    config = vc.CompressConfig(MODEL, tmp_path, files=("int8.pt",), engine="fbgemm", pretrained=False)
+    manifest = vc.compress(get_classifier(MODEL, False), config)
     assert torch.backends.quantized.engine == before
-    assert manifest.engine == "fbgemm" and json.loads((tmp_path / vc.MANIFEST).read_text())["engine"] == "fbgemm"
+    assert manifest.engine == "fbgemm" and json.loads((tmp_path / MANIFEST).read_text())["engine"] == "fbgemm"
     (entry,) = manifest.files
     assert entry.status == "ok" and "quantized engine fbgemm" in entry.notes
     # without --eval-data: the repository's examples, no accuracy
@@ -188,8 +201,8 @@ def test_forced_engine_is_recorded_and_restored(tmp_path):
 
 
 def test_without_examples_folder_synthetic_images(monkeypatch, tmp_path):
-    monkeypatch.setattr(vc, "EXAMPLES_DIR", tmp_path / "missing")
-    images = vc._example_images(5)
+    monkeypatch.setattr(fidelity, "EXAMPLES_DIR", tmp_path / "missing")
+    images = fidelity.example_images(5)
     assert images.source == "synthetic" and images.targets is None
     assert len(images.images) == 5 and all(im.mode == "RGB" for im in images.images)
 
@@ -198,52 +211,54 @@ def test_a_failing_variant_is_recorded_and_the_others_build(monkeypatch, tmp_pat
     def boom(ctx, path):
         path.write_bytes(b"half a file")
         raise RuntimeError("boom: exporter exploded\nlong traceback text")
-    monkeypatch.setitem(vc.VARIANTS, "model.onnx", dataclasses.replace(vc.VARIANTS["model.onnx"], build=boom))
+    monkeypatch.setitem(export.VARIANTS, "model.onnx", dataclasses.replace(export.VARIANTS["model.onnx"], build=boom))
     (tmp_path / "model.onnx").write_bytes(b"stale file from an earlier build")
-    manifest = vc.compress(vc.CompressConfig(MODEL, tmp_path, formats=("model.onnx", "fp32.pt"), pretrained=False))
+    config = vc.CompressConfig(MODEL, tmp_path, files=("model.onnx", "fp32.pt"), pretrained=False)
+    manifest = vc.compress(get_classifier(MODEL, False), config)
     failed, ok = manifest.files
     assert manifest.failed == ["model.onnx"]
     assert failed.status == "failed" and failed.reason == "RuntimeError: boom: exporter exploded"
     assert failed.size_bytes is None and failed.sha256 is None and failed.fidelity is None
     assert ok.status == "ok" and (tmp_path / "fp32.pt").is_file()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["fp32.pt", vc.MANIFEST]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fp32.pt", MANIFEST]
 
 
 def test_atomic_write_leaves_nothing_on_failure(tmp_path):
     target = tmp_path / "int8.pt"
     target.write_bytes(b"old")
-    with pytest.raises(RuntimeError), vc._atomic(target) as tmp:
+    with pytest.raises(RuntimeError), atomic.staged(target) as tmp:
         tmp.write_bytes(b"new, half")
         raise RuntimeError
     assert target.read_bytes() == b"old" and sorted(tmp_path.iterdir()) == [target]
-    with vc._atomic(target) as tmp:
+    with atomic.staged(target) as tmp:
         tmp.write_bytes(b"new")
         assert target.read_bytes() != b"new"  # not visible before the block ends
     assert target.read_bytes() == b"new" and sorted(tmp_path.iterdir()) == [target]
 
 
 def test_build_key_follows_the_options(tmp_path):
-    config = vc.CompressConfig(MODEL, tmp_path, formats=("fp32.pt", "int8.pt"), pretrained=False)
+    config = vc.CompressConfig(MODEL, tmp_path, files=("fp32.pt", "int8.pt"), pretrained=False)
     key = vc.build_key(config)
-    assert key == vc.build_key(dataclasses.replace(config, formats=("int8.pt", "fp32.pt"), out=tmp_path / "x"))
-    assert key != vc.build_key(dataclasses.replace(config, formats=("fp32.pt",)))
+    assert key == vc.build_key(dataclasses.replace(config, files=("int8.pt", "fp32.pt"), out=tmp_path / "x"))
+    assert key != vc.build_key(dataclasses.replace(config, files=("fp32.pt",)))
     assert key != vc.build_key(dataclasses.replace(config, engine="fbgemm"))
     assert key != vc.build_key(dataclasses.replace(config, pte_int8="dynamic"))
     assert key != vc.build_key(dataclasses.replace(config, pretrained=True))
 
 
+@pytest.mark.slow  # the full build
 @pytest.mark.filterwarnings("ignore::FutureWarning")  # torch.jit.load is deprecated upstream
-@pytest.mark.parametrize("file", list(vc.VARIANTS))
+@pytest.mark.parametrize("file", list(export.VARIANTS))
 def test_usage_snippet_runs(built, monkeypatch, file):
     config, manifest, _, _ = built
-    snippet = vc.usage_snippet(file, input_size=32)
+    snippet = export.usage_snippet(file, input_size=32)
     assert f'"{file}"' in snippet
     if file.endswith(".ptl"):
         assert "LiteModuleLoader.load" in snippet
         return
     monkeypatch.chdir(config.out)
     scope = {}
-    with vc.quantized_engine(manifest.engine):
+    with export.quantized_engine(manifest.engine):
         exec(compile(snippet, file, "exec"), scope)
     assert scope["logits"].shape == (1, 10)
 
@@ -251,7 +266,7 @@ def test_usage_snippet_runs(built, monkeypatch, file):
 def test_cli(tmp_path, capsys):
     rc = vc.main(["--model", MODEL, "--random-weights", "--out", str(tmp_path), "--formats", "fp32.pt", "--json"])
     out = capsys.readouterr().out
-    assert rc == 0 and json.loads(out) == json.loads((tmp_path / vc.MANIFEST).read_text())
+    assert rc == 0 and json.loads(out) == json.loads((tmp_path / MANIFEST).read_text())
     assert vc.main(["--model", "vit-huge", "--out", str(tmp_path)]) == 2
     assert "unknown model" in capsys.readouterr().err
     assert vc.main(["--model", MODEL, "--out", str(tmp_path / "x"), "--eval-data", str(tmp_path / "none")]) == 2
@@ -264,13 +279,13 @@ def test_cached_builds_are_reused_and_built_once_under_concurrency(monkeypatch, 
     calls = []
     real = vc.compress
 
-    def counting(config, progress=None):
+    def counting(clf, config, progress=None):
         calls.append(config.out)
         time.sleep(0.3)  # widen the race window
-        return real(config, progress)
+        return real(clf, config, progress)
 
     monkeypatch.setattr(vc, "compress", counting)
-    config = vc.CompressConfig(MODEL, tmp_path / "ignored", formats=("int8-mobile.ptl",), limit=2, pretrained=False)
+    config = vc.CompressConfig(MODEL, tmp_path / "ignored", files=("int8-mobile.ptl",), limit=2, pretrained=False)
     results = []
     threads = [threading.Thread(target=lambda: results.append(vc.compress_cached(config, tmp_path / "builds")))
                for _ in range(3)]
@@ -292,9 +307,9 @@ def test_fast_path_classifies_like_the_eager_model(tmp_path, monkeypatch):
     """Classify's fast option: the int8 x86 program, built into the builds folder once, then compiled."""
     from vitspace.data import list_image_folder
     monkeypatch.setenv("VITSPACE_BUILDS", str(tmp_path))
-    eager, fast = get_classifier(MODEL), get_classifier(MODEL, fast=True)
-    assert fast.name == f"{MODEL} [fast int8]" and get_classifier(MODEL, fast=True) is fast
-    assert len(list(tmp_path.glob(f"*/{vc.MANIFEST}"))) == 1
+    eager, fast = get_classifier(MODEL), fast_classifier(MODEL)
+    assert fast.name == f"{MODEL} [fast int8]" and fast_classifier(MODEL) is fast
+    assert len(list(tmp_path.glob(f"*/{MANIFEST}"))) == 1
     items, _ = list_image_folder(EVAL_DATA)
     paths = [p for p, _ in items[::50]]
     agree = sum(eager.predict(p).label == fast.predict(p).label for p in paths) / len(paths)

@@ -131,6 +131,7 @@ def test_hard_distillation_trains_the_deit_student(tiny_data, tmp_path):
     assert 0 <= metrics["test_top1"] <= 1
 
 
+@pytest.mark.slow
 def test_torchrun_two_processes(tiny_data, tmp_path):
     out = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m",
@@ -145,6 +146,7 @@ def test_torchrun_two_processes(tiny_data, tmp_path):
     assert (out / "model.safetensors").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", EMBEDDED)
 def test_committed_weights_match_their_reported_accuracy(name):
     spec = vs.get_spec(name)
@@ -260,6 +262,7 @@ def _hashes(folder: Path) -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
 
 
+@pytest.mark.slow
 def test_gpu_script_runs_tiny_on_the_cpu_and_leaves_the_weights_alone(tiny_data, tmp_path):
     before = _hashes(ROOT / "vitspace" / "weights")
     runs, copied = tmp_path / "runs", tmp_path / "copied"

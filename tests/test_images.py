@@ -3,9 +3,9 @@ import warnings
 
 import numpy as np
 import pytest
+from hostile import BLUE, GREEN, HOSTILE, ODD, RED, WHITE
 from PIL import Image
 
-from hostile import BLUE, GREEN, HOSTILE, ODD, RED, WHITE
 from vitspace import ImageError
 from vitspace.images import MAX_PIXELS, MAX_SIDE, load_image
 

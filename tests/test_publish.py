@@ -29,8 +29,8 @@ import pytest
 import yaml
 from huggingface_hub import constants
 
-from vitspace import card, publish
-from vitspace.compress import MANIFEST
+from vitspace import card, cardmeta, publish
+from vitspace.manifest import MANIFEST
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = "deit-tiny-cifar10"
@@ -44,7 +44,8 @@ def _git_oid(data: bytes) -> str:
 
 @dataclass
 class Repo:
-    refs: dict[str, dict[str, bytes]] = field(default_factory=lambda: {"main": {".gitattributes": b"*.ptl filter=lfs\n"}})
+    refs: dict[str, dict[str, bytes]] = field(
+        default_factory=lambda: {"main": {".gitattributes": b"*.ptl filter=lfs\n"}})
     prs: int = 0
 
 
@@ -165,7 +166,7 @@ class FakeHub:
             return 200, {"url": f"{self.url}/{repo_id}"}, None
         if (method, path) == ("POST", "/api/validate-yaml"):
             meta = yaml.safe_load(json.loads(body)["content"].split("---")[1]) or {}
-            if meta.get("license") not in card.HUB_LICENSES:
+            if meta.get("license") not in cardmeta.HUB_LICENSES:
                 return 400, {"errors": [{"message": f"license {meta.get('license')!r} is invalid"}]}, None
             return 200, {"errors": [], "warnings": []}, None
         m = re.fullmatch(r"/api/models/([^/]+/[^/]+)(?:/(paths-info|preupload|commit|branch)/(.+))?", path)
@@ -293,7 +294,7 @@ def test_dry_run_writes_the_tree_and_the_push_commits_exactly_it(hub, run, artif
     assert tree["int8-mobile.ptl"] == (artifacts / "int8-mobile.ptl").read_bytes()
     config = json.loads(tree["config.json"])
     assert config["model"] == MODEL and config["id2label"]["0"] == "airplane" and config["num_labels"] == 10
-    assert config["preprocessing"]["library"] == "timm" and config["weights"] == "architecture-only"
+    assert config["preprocessing"]["library"] == "timm" and config["pretrained"] is False
 
     rc, out, err = run(*_args(artifacts))
     assert rc == 0, err

@@ -10,10 +10,11 @@ from PIL import Image
 from torchvision.transforms import v2 as T
 
 import vitspace as vs
-from vitspace import classifier as clf_mod
+from vitspace import inference as clf_mod
 from vitspace import loading
-from vitspace.classifier import build_preprocess
-from vitspace.models import main as models_main
+from vitspace.catalog import main as models_main
+from vitspace.inference import build_preprocess
+from vitspace.keyed import Memo
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REQUIRED = ["vit-base", "deit-base", "deit-small", "deit-tiny", "vit-tiny-cifar10", "deit-tiny-cifar10"]
@@ -36,7 +37,7 @@ def test_architecture_builds_offline(name):
 @pytest.mark.parametrize("name", ["deit-tiny", "vit-tiny-cifar10", "deit-tiny-cifar10"])
 def test_architecture_only_predicts_and_is_labelled(name):
     c = vs.get_classifier(name, pretrained=False)
-    assert "architecture only" in c.name and c.weights == "random"
+    assert "architecture only" in c.name and c.origin == "random"
     p = c.predict(Image.new("RGB", (50, 40), "blue"), top_k=3)
     assert len(p.topk) == 3 and all(0 <= s <= 1 for _, s in p.topk)
     assert [s for _, s in p.topk] == sorted((s for _, s in p.topk), reverse=True)
@@ -98,6 +99,7 @@ def test_hub_preprocessing_matches_the_papers_recipe():
 
 def test_embedded_preprocessing_is_timms_data_config():
     from timm.data import create_transform, resolve_data_config
+
     from vitspace.data import CIFAR10_MEAN, CIFAR10_STD
     spec = vs.get_spec("deit-tiny-cifar10")
     img = _photo(32, 32)
@@ -141,7 +143,7 @@ def test_classifier_loads_once_under_concurrency(monkeypatch):
         return real(name, pretrained)
 
     monkeypatch.setattr(clf_mod, "_load", counting)
-    monkeypatch.setattr(clf_mod, "_cache", {})
+    monkeypatch.setattr(clf_mod, "_loaded", Memo())
     got = []
     threads = [threading.Thread(target=lambda: got.append(vs.get_classifier("deit-tiny", False))) for _ in range(6)]
     [t.start() for t in threads]

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 from gradio_client import Client, handle_file
-
 from hubcache import build_hub_cache
 from launch import ROOT, fresh_home, remove, running_app, user_env
-from vitspace.loading import imagenet_labels
+
+from vitspace.hf import imagenet_labels
 
 EXAMPLES = ROOT / "examples"
 pytestmark = pytest.mark.slow

@@ -4,16 +4,16 @@ import logging
 # transformers imports torchao, whose enum registration warns on every start under torch 2.14
 logging.getLogger("torch.utils._pytree").setLevel(logging.ERROR)
 
-from .classifier import (Classifier, Comparison, FastPathUnavailable, Prediction, compare, default_pair,  # noqa: E402
-                         get_classifier)
-from .images import ImageError, load_image  # noqa: E402
-from .loading import WeightsUnavailableError  # noqa: E402
-from .registry import ModelSpec, UnknownModelError, create_model, get_spec, list_models  # noqa: E402
+from .errors import FastPathUnavailable, ImageError, MissingBackendError, UnknownModelError  # noqa: E402
+from .errors import VitspaceError, WeightsUnavailableError  # noqa: E402
+from .factory import ModelInfo, create_model, model_info  # noqa: E402
+from .fastpath import classifier, compare  # noqa: E402
+from .images import load_image  # noqa: E402
+from .inference import Classifier, Comparison, Prediction, default_pair, get_classifier  # noqa: E402
+from .registry import ModelSpec, get_spec, list_models  # noqa: E402
 
-# errors whose message is meant for the user (CLI prints it, the UI shows it, no traceback)
-USER_ERRORS = (ImageError, UnknownModelError, WeightsUnavailableError, FastPathUnavailable)
-
-__all__ = ["USER_ERRORS", "Classifier", "Comparison", "Prediction", "compare", "default_pair", "get_classifier",
-           "FastPathUnavailable", "ImageError", "load_image", "WeightsUnavailableError", "ModelSpec",
-           "UnknownModelError", "create_model", "get_spec", "list_models"]
+__all__ = ["VitspaceError", "Classifier", "Comparison", "Prediction", "compare", "classifier", "default_pair",
+           "get_classifier", "FastPathUnavailable", "ImageError", "MissingBackendError", "load_image",
+           "WeightsUnavailableError", "ModelSpec", "ModelInfo", "model_info", "UnknownModelError", "create_model",
+           "get_spec", "list_models"]
 __version__ = "0.1.0"

@@ -5,19 +5,18 @@
 Method, after timm's benchmark.py: for each variant and batch size, untimed warm-up calls, then at
 least 20 timed calls on the same input. Reported: p50, p90 and mean latency, images/s (batch / mean),
 peak resident memory over the variant's load and runs, file size, top-1 agreement with eager fp32
-(from the Compression manifest, or measured here on the same images), and the seed's own figure:
+(from the Compression manifest, or measured here on the same images), and the mobile tutorial's figure:
 `self_cpu_time_total` of one profiled call (torch runtimes only).
 
 Variants: eager fp32 and bf16; every file of `vitspace.compress`, each in its own runtime; and the
-peers a user would pick instead (rows with `peer: true`): the seed's dynamic int8 on the `qnnpack`
-engine, ONNX Runtime (the two `.onnx` files), and OpenVINO bf16 and int8 (NNCF) when installed. A
-peer whose runtime is missing is skipped with a note. Compare ratios within one run, not absolute
+peers a user would pick instead (rows with `peer: true`, see vitspace.peers): the PyTorch Mobile
+tutorial's dynamic int8 on the `qnnpack` engine (`mobile-tutorial-qnnpack`), ONNX Runtime (the `.onnx`
+files), and OpenVINO bf16 and int8 (NNCF) when installed. A peer whose runtime is missing is skipped
+with a note. Compare ratios within one run, not absolute
 times across runs or machines.
 """
 import argparse
-import copy
 import csv
-import hashlib
 import json
 import os
 import platform
@@ -30,12 +29,22 @@ from typing import Callable
 
 import numpy as np
 import torch
-from torch import nn
 
-from . import compress as vc
+from . import atomic
+from .compress import CompressConfig, compress_cached, versions, weights_identity
+from .cpuinfo import cpu_info, machine_class
+from .errors import ConfigError, command
+from .export import Runner, pick_engine
+from .fidelity import Probe, example_images, folder_images
+from .hashing import config_key
+from .inference import get_classifier
+from .keyed import once_on_disk
+from .manifest import MANIFEST, Manifest, read_manifest
+from .paths import builds_root
+from .peers import BENCH_VARIANTS, LEGACY_NAMES, BenchContext, BenchVariant, Skip, entry
 
-__all__ = ["BenchConfig", "Result", "Report", "BenchVariant", "BENCH_VARIANTS", "BenchCancelled", "MIN_REPS",
-           "bench", "bench_cached", "result_dir", "latest_report", "machine_info", "write_json", "write_csv", "main"]
+__all__ = ["BenchConfig", "Result", "Report", "BenchCancelled", "MIN_REPS", "bench", "bench_cached", "result_dir",
+           "latest_report", "machine_info", "write_json", "write_csv", "main"]
 
 MIN_REPS = 20
 RESULT = "bench.json"
@@ -61,7 +70,7 @@ class BenchConfig:
     limit: int = 100                            # agreement images at most
     builds: Path | None = None                  # where that build is cached
     pretrained: bool = True                     # False: architecture only, random weights
-    profile: bool = True                        # also the seed's one-call profiler figure
+    profile: bool = True                        # also the tutorial's one-call profiler figure
 
 
 @dataclass
@@ -81,7 +90,7 @@ class Result:
     reps: int = 0
     warmup: int = 0
     peak_mem_mb: float | None = None            # resident memory above the level before the variant loaded
-    profiler_ms: float | None = None            # the seed's figure: self_cpu_time_total of one profiled call
+    profiler_ms: float | None = None            # the tutorial's figure: self_cpu_time_total of one profiled call
 
 
 @dataclass
@@ -97,14 +106,11 @@ class Report:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Report":
-        return cls(d["machine"], d["config"], [Result(**r) for r in d["results"]], d.get("seconds", 0.0))
+        results = [Result(**{**r, "variant": LEGACY_NAMES.get(r["variant"], r["variant"])}) for r in d["results"]]
+        return cls(d["machine"], d["config"], results, d.get("seconds", 0.0))
 
     def ok(self) -> list[Result]:
         return [r for r in self.results if r.status == "ok"]
-
-    def fastest(self, peer: bool, batch: int = 1) -> Result | None:
-        rows = [r for r in self.ok() if r.peer == peer and r.batch == batch]
-        return min(rows, key=lambda r: r.p50_ms, default=None)
 
     def rows(self) -> list[dict]:
         """One row per variant and batch size for a table or plot, with the speed-up over eager fp32."""
@@ -113,7 +119,7 @@ class Report:
                  "p50_ms": r.p50_ms, "p90_ms": r.p90_ms, "mean_ms": r.mean_ms, "images_per_s": r.images_per_s,
                  "speedup": speedups[r.batch].get(r.variant), "size_mb": round(r.size_bytes / 1e6, 2)
                  if r.size_bytes else None, "agreement": r.agreement, "peak_mem_mb": r.peak_mem_mb,
-                 "seed_profiler_ms": r.profiler_ms, "note": r.note} for r in self.results]
+                 "profiler_ms": r.profiler_ms, "note": r.note} for r in self.results]
 
     def speedups(self, batch: int = 1) -> dict[str, float]:
         """p50 of eager fp32 over each variant's p50, at one batch size."""
@@ -122,167 +128,19 @@ class Report:
         return {name: round(base.p50_ms / r.p50_ms, 2) for name, r in rows.items()} if base else {}
 
 
-# --- machine --------------------------------------------------------------------------------------
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _cpu_flags() -> list[str]:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return []
-    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
-    return sorted(f for f in flags if f.startswith(("avx512", "amx", "avx_vnni", "avx2")))
-
+# --- machine ------------------------------------------------------------------------------------
 
 def machine_info(threads: int | None = None) -> dict:
-    versions = vc._versions()
-    for package in ("openvino", "nncf"):
-        versions[package] = vc.version_of(package)
-    return {"cpu": _cpu_model(), "machine": platform.machine(), "cores": os.cpu_count(),
-            "threads": threads or torch.get_num_threads(), "isa": _cpu_flags(), "python": platform.python_version(),
-            "torch": torch.__version__, "quantized_engine": vc.pick_engine("auto"), "versions": versions}
+    info = cpu_info()
+    return {"cpu": info.model, "machine": platform.machine(), "cores": os.cpu_count(), "class": machine_class(),
+            "capability": info.capability, "isa": list(info.flags),
+            "threads": threads or torch.get_num_threads(), "python": platform.python_version(),
+            "torch": torch.__version__, "quantized_engine": pick_engine("auto"), "versions": versions()}
 
 
-# --- variants -------------------------------------------------------------------------------------
-
-Runner = Callable[[torch.Tensor], torch.Tensor]
-
-
-@dataclass
-class _Ctx:
-    """What variants share: the eager model, the fidelity probe, the compress build, the thread count."""
-    model: nn.Module
-    probe: "vc._Probe"
-    artifacts: Path | None
-    manifest: "vc.Manifest | None"
-    threads: int
-
-
-class _Skip(Exception):
-    """This variant cannot run here (runtime missing, shape unsupported); the note says why."""
-
-
-@dataclass(frozen=True)
-class BenchVariant:
-    name: str
-    runtime: str
-    peer: bool
-    prepare: Callable[[_Ctx], Runner]
-    file: str | None = None         # the compress file it runs (size and fidelity from the manifest)
-    torch_ops: bool = True          # the torch profiler sees its work (the seed's figure is meaningful)
-    batch_one: bool = False         # exported for batch 1 only
-    about: str = ""
-
-
-def _eager(ctx: _Ctx) -> Runner:
-    return ctx.model
-
-
-def _eager_bf16(ctx: _Ctx) -> Runner:
-    model = copy.deepcopy(ctx.model).to(torch.bfloat16)
-    return lambda x: model(x.to(torch.bfloat16))
-
-
-def _built(ctx: _Ctx, name: str) -> Path:
-    entry = _entry(ctx, name)
-    if entry is None or entry.status != "ok":
-        raise _Skip(f"{name} was not built" + (f": {entry.reason}" if entry and entry.reason else ""))
-    return ctx.artifacts / name
-
-
-def _file(name: str) -> Callable[[_Ctx], Runner]:
-    return lambda ctx: vc.VARIANTS[name].load(_built(ctx, name))
-
-
-def _onnx(name: str) -> Callable[[_Ctx], Runner]:
-    def prepare(ctx: _Ctx) -> Runner:
-        path = _built(ctx, name)
-        ort = _import("onnxruntime", "onnxruntime")
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = ctx.threads
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        input_name = session.get_inputs()[0].name
-        return lambda x: torch.from_numpy(session.run(None, {input_name: x.numpy()})[0])
-    return prepare
-
-
-def _seed_qnnpack(ctx: _Ctx) -> Runner:
-    if "qnnpack" not in torch.backends.quantized.supported_engines:
-        raise _Skip("this torch build has no qnnpack engine")
-    with vc.quantized_engine("qnnpack"):
-        model = vc.quantize_int8(copy.deepcopy(ctx.model))
-
-    def run(x):
-        with vc.quantized_engine("qnnpack"):
-            return model(x)
-    return run
-
-
-def _openvino(precision: str) -> Callable[[_Ctx], Runner]:
-    def prepare(ctx: _Ctx) -> Runner:
-        ov = _import("openvino", "openvino")
-        example = torch.cat([ctx.probe.pixels[0]] * 2)
-        model = ov.convert_model(ctx.model, example_input=example)
-        if precision == "int8":  # OpenVINO's post-training recipe: NNCF, calibrated on the probe images
-            nncf = _import("nncf", "nncf")
-            data = nncf.Dataset([x.numpy() for x in ctx.probe.pixels])
-            model = nncf.quantize(model, data, model_type=nncf.ModelType.TRANSFORMER,
-                                  subset_size=len(ctx.probe.pixels))
-        config = {"INFERENCE_NUM_THREADS": ctx.threads, "PERFORMANCE_HINT": "LATENCY"}
-        if precision == "bf16":  # int8 keeps OpenVINO's own choice for the layers it leaves unquantized
-            config["INFERENCE_PRECISION_HINT"] = "bf16"
-        core, requests = ov.Core(), {}
-
-        def run(x: torch.Tensor) -> torch.Tensor:
-            # compiled for each input shape, as a deployment would: 12% faster than the dynamic model
-            if x.shape not in requests:
-                static = model.clone()
-                static.reshape(list(x.shape))
-                requests[x.shape] = core.compile_model(static, "CPU", config).create_infer_request()
-            return torch.from_numpy(requests[x.shape].infer({0: x.numpy()})[0].copy())
-        return run
-    return prepare
-
-
-def _import(module: str, package: str):
-    try:
-        return vc._require(module, package)
-    except vc.MissingBackendError as e:
-        raise _Skip(str(e)) from None
-
-
-def _variants() -> dict[str, BenchVariant]:
-    rows = [BenchVariant("eager-fp32", "torch eager", False, _eager, about="the reference"),
-            BenchVariant("eager-bf16", "torch eager", False, _eager_bf16, about="bf16 weights and activations")]
-    for v in vc.VARIANTS.values():
-        onnx = v.format == "onnx"  # ONNX Runtime's own recipes: peers
-        rows.append(BenchVariant(v.file, v.runtime, onnx, _onnx(v.file) if onnx else _file(v.file), v.file,
-                                 torch_ops=v.format.startswith("torchscript") or v.format == "pt2",
-                                 batch_one=v.format == "executorch"))
-    rows += [BenchVariant("seed-qnnpack-int8", "torch eager (qnnpack)", True, _seed_qnnpack,
-                          about="the seed's recipe: dynamic int8 Linear on the qnnpack engine"),
-             BenchVariant("openvino-bf16", "openvino (CPU)", True, _openvino("bf16"), torch_ops=False),
-             BenchVariant("openvino-int8", "openvino (CPU), NNCF int8", True, _openvino("int8"), torch_ops=False)]
-    return {r.name: r for r in rows}
-
-
-BENCH_VARIANTS: dict[str, BenchVariant] = _variants()
-
-
-def _entry(ctx: _Ctx, file: str | None) -> "vc.FileEntry | None":
-    if not (file and ctx.manifest):
-        return None
-    return next((f for f in ctx.manifest.files if f.file == file), None)
+def _reason(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0] if text else ''}"[:300]
 
 
 # --- measuring ------------------------------------------------------------------------------------
@@ -333,31 +191,31 @@ def time_calls(run: Runner, x: torch.Tensor, warmup: int, reps: int,
 
 
 def _profiled_ms(run: Runner, x: torch.Tensor) -> float:
-    """The seed's measurement: one call under torch.profiler, self CPU time of all ops."""
+    """The mobile tutorial's measurement: one call under torch.profiler, self CPU time of all ops."""
     from torch.profiler import ProfilerActivity, profile
     with torch.inference_mode(), profile(activities=[ProfilerActivity.CPU]) as prof:
         run(x)
     return round(prof.key_averages().self_cpu_time_total / 1000, 3)
 
 
-def _measure(variant: BenchVariant, ctx: _Ctx, config: BenchConfig, cancel) -> list[Result]:
-    entry = _entry(ctx, variant.file)
+def _measure(variant: BenchVariant, ctx: BenchContext, config: BenchConfig, cancel) -> list[Result]:
+    built = entry(ctx, variant.file)
     base = dict(variant=variant.name, runtime=variant.runtime, peer=variant.peer,
-                size_bytes=entry.size_bytes if entry else None)
+                size_bytes=built.size_bytes if built else None)
     results = []
     with _PeakMemory() as memory:
         try:
             run = variant.prepare(ctx)
-            agreement = entry.fidelity.top1_agreement if entry and entry.fidelity else \
+            agreement = built.fidelity.top1_agreement if built and built.fidelity else \
                 ctx.probe.measure(run).top1_agreement
-        except _Skip as e:
+        except Skip as e:
             return [Result(**base, batch=b, status="skipped", note=str(e)) for b in config.batches]
         except Exception as e:  # noqa: BLE001 - one variant's failure is recorded, the others still run
-            return [Result(**base, batch=b, status="failed", note=vc._reason(e)) for b in config.batches]
+            return [Result(**base, batch=b, status="failed", note=_reason(e)) for b in config.batches]
         for batch in config.batches:
             result = Result(**base, batch=batch, agreement=agreement)
             results.append(result)
-            if variant.batch_one and batch != 1:
+            if variant.fixed_batch and batch != 1:
                 result.status, result.note = "skipped", "exported for batch 1 only"
                 continue
             x = torch.cat([ctx.probe.pixels[0]] * batch)
@@ -368,7 +226,7 @@ def _measure(variant: BenchVariant, ctx: _Ctx, config: BenchConfig, cancel) -> l
             except BenchCancelled:
                 raise
             except Exception as e:  # noqa: BLE001
-                result.status, result.note = "failed", vc._reason(e)
+                result.status, result.note = "failed", _reason(e)
                 continue
             mean = float(np.mean(times))
             result.p50_ms, result.p90_ms = (round(float(v), 3) for v in np.percentile(times, [50, 90]))
@@ -385,36 +243,34 @@ def _check(config: BenchConfig) -> tuple[str, ...]:
     names = config.variants or tuple(BENCH_VARIANTS)
     unknown = [n for n in names if n not in BENCH_VARIANTS]
     if unknown:
-        raise ValueError(f"unknown variants {unknown}; known: {', '.join(BENCH_VARIANTS)}")
+        raise ConfigError(f"unknown variants {unknown}; known: {', '.join(BENCH_VARIANTS)}")
     if config.reps < MIN_REPS:
-        raise ValueError(f"reps must be at least {MIN_REPS}")
+        raise ConfigError(f"reps must be at least {MIN_REPS}")
     if config.warmup < 0 or not config.batches or min(config.batches) < 1:
-        raise ValueError("warmup must be 0 or more and every batch size at least 1")
+        raise ConfigError("warmup must be 0 or more and every batch size at least 1")
     if config.threads is not None and config.threads < 1:
-        raise ValueError("threads must be at least 1")
+        raise ConfigError("threads must be at least 1")
     return names
 
 
-def _artifacts(config: BenchConfig, names: tuple[str, ...], say) -> tuple[Path | None, "vc.Manifest | None"]:
+def _artifacts(config: BenchConfig, names: tuple[str, ...], say) -> tuple[Path | None, Manifest | None]:
     files = tuple(dict.fromkeys(BENCH_VARIANTS[n].file for n in names if BENCH_VARIANTS[n].file))
     if config.artifacts:
-        path = Path(config.artifacts) / vc.MANIFEST
-        if not path.exists():
-            raise FileNotFoundError(f"no {vc.MANIFEST} in {config.artifacts}: build it with python -m vitspace.compress")
-        return Path(config.artifacts), vc.Manifest.from_dict(json.loads(path.read_text()))
+        if not (Path(config.artifacts) / MANIFEST).exists():
+            raise FileNotFoundError(f"no {MANIFEST} in {config.artifacts}: build it with python -m vitspace.compress")
+        return Path(config.artifacts), read_manifest(config.artifacts)
     if not files:
         return None, None
-    root = config.builds or vc.default_builds()
+    root = config.builds or builds_root()
     say(f"building {', '.join(files)} with vitspace.compress")
-    build = vc.CompressConfig(config.model, root, files, eval_data=config.eval_data, limit=config.limit,
-                              pretrained=config.pretrained)
-    return vc.compress_cached(build, root, progress=say)
+    build = CompressConfig(config.model, root, files, eval_data=config.eval_data, limit=config.limit,
+                           pretrained=config.pretrained)
+    return compress_cached(build, root, progress=say)
 
 
 def bench(config: BenchConfig, progress: Callable[[str], None] | None = None,
           cancel: threading.Event | None = None) -> Report:
     """Measure every requested variant at every batch size. Raises BenchCancelled when `cancel` is set."""
-    from .classifier import get_classifier
     names = _check(config)
 
     def say(message: str) -> None:  # also a cancellation point, between the steps of a build
@@ -425,13 +281,13 @@ def bench(config: BenchConfig, progress: Callable[[str], None] | None = None,
     t0 = time.perf_counter()
     clf = get_classifier(config.model, pretrained=config.pretrained)
     artifacts, manifest = _artifacts(config, names, say)
-    images = vc._folder_images(Path(config.eval_data), clf, config.limit) if config.eval_data \
-        else vc._example_images(config.limit)
+    images = folder_images(config.eval_data, clf.labels, clf.name, config.limit) if config.eval_data \
+        else example_images(config.limit)
     threads = torch.get_num_threads()
     torch.set_num_threads(config.threads or threads)
     try:
-        ctx = _Ctx(clf.module, vc._Probe.of(clf.module, clf.preprocess, images), artifacts, manifest,
-                   torch.get_num_threads())
+        ctx = BenchContext(clf.module, Probe.of(clf.module, clf.preprocess, images), artifacts, manifest,
+                           torch.get_num_threads())
         results = []
         for i, name in enumerate(names):
             say(f"[{i + 1}/{len(names)}] {name}")
@@ -439,18 +295,13 @@ def bench(config: BenchConfig, progress: Callable[[str], None] | None = None,
     finally:
         torch.set_num_threads(threads)
     conf = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()}
-    conf.update(variants=list(names), artifacts=str(artifacts) if artifacts else None, weights=clf.weights)
+    conf.update(variants=list(names), artifacts=str(artifacts) if artifacts else None, origin=clf.origin)
     return Report(machine_info(ctx.threads), conf, results, round(time.perf_counter() - t0, 1))
 
 
 def bench_key(config: BenchConfig) -> str:
-    parts = {**{k: str(v) for k, v in asdict(config).items()}, "machine": machine_info(config.threads),
-             "weights": vc._weights_identity(config.model, config.pretrained)}
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:16]
-
-
-_locks: dict[str, threading.Lock] = {}
-_guard = threading.Lock()
+    return config_key({**{k: str(v) for k, v in asdict(config).items()}, "machine": machine_info(config.threads),
+                       "weights": weights_identity(config.model, config.pretrained)})
 
 
 def result_dir(config: BenchConfig, root: str | Path) -> Path:
@@ -463,17 +314,15 @@ def bench_cached(config: BenchConfig, root: str | Path, progress=None, cancel=No
 
     The report is written (JSON and CSV) once the run completes; a cancelled run writes nothing.
     """
+    _check(config)
     out = result_dir(config, root)
-    with _guard:
-        lock = _locks.setdefault(out.name, threading.Lock())
-    with lock:
-        if (out / RESULT).exists():
-            return Report.from_dict(json.loads((out / RESULT).read_text())), True
+
+    def make() -> Report:
         report = bench(replace(config, builds=config.builds or Path(root)), progress, cancel)
-        out.mkdir(parents=True, exist_ok=True)
         write_csv(report, out / "bench.csv")
         write_json(report, out / RESULT)  # last: its presence marks a complete run
-        return report, False
+        return report
+    return once_on_disk(out / RESULT, lambda: Report.from_dict(json.loads((out / RESULT).read_text())), make)
 
 
 def latest_report(root: str | Path, model: str) -> dict | None:
@@ -492,27 +341,21 @@ def latest_report(root: str | Path, model: str) -> dict | None:
 # --- output ---------------------------------------------------------------------------------------
 
 def write_json(report: Report, path: str | Path) -> None:
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(report.to_dict(), indent=2))
-    tmp.replace(path)
+    atomic.write_text(path, json.dumps(report.to_dict(), indent=2))
 
 
 def write_csv(report: Report, path: str | Path) -> None:
     """One row per variant and batch size: the JSON's result fields, schema fields first."""
     names = list(SCHEMA) + [f.name for f in fields(Result) if f.name not in SCHEMA]
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as f:
+    with atomic.staged(path) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=names)
         writer.writeheader()
         writer.writerows(asdict(r) for r in report.results)
-    tmp.replace(path)
 
 
 def format_table(report: Report) -> str:
     lines = [f"{'variant':<20} {'peer':<4} {'batch':>5} {'p50 ms':>9} {'p90 ms':>9} {'mean ms':>9} {'img/s':>8} "
-             f"{'x fp32':>6} {'MB':>8} {'agree':>6} {'seed ms':>8}"]
+             f"{'x fp32':>6} {'MB':>8} {'agree':>6} {'prof ms':>8}"]
     dash = lambda v, f: "-" if v is None else format(v, f)  # noqa: E731
     for r in report.rows():
         head = f"{r['variant']:<20} {'yes' if r['peer'] else '':<4} {r['batch']:>5}"
@@ -521,7 +364,7 @@ def format_table(report: Report) -> str:
             continue
         lines.append(f"{head} {r['p50_ms']:>9.2f} {r['p90_ms']:>9.2f} {r['mean_ms']:>9.2f} {r['images_per_s']:>8.1f} "
                      f"{dash(r['speedup'], '.2f'):>6} {dash(r['size_mb'], '.1f'):>8} {dash(r['agreement'], '.1%'):>6} "
-                     f"{dash(r['seed_profiler_ms'], '.1f'):>8}")
+                     f"{dash(r['profiler_ms'], '.1f'):>8}")
     m = report.machine
     lines.append(f"{m['cpu']}, {m['cores']} cores, {m['threads']} threads, torch {m['torch']}, "
                  f"int8 engine {m['quantized_engine']}")
@@ -535,8 +378,8 @@ def _ints(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
+@command
 def main(argv=None) -> int:
-    from . import USER_ERRORS
     p = argparse.ArgumentParser(prog="python -m vitspace.bench", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, help="registry name or local transformers folder")
@@ -551,18 +394,14 @@ def main(argv=None) -> int:
     p.add_argument("--limit", type=int, default=100, help="agreement images at most (default 100)")
     p.add_argument("--builds", type=Path, help="where builds are cached (default ~/.cache/vitspace/builds)")
     p.add_argument("--random-weights", action="store_true", help="architecture only: no weights needed")
-    p.add_argument("--no-profile", action="store_true", help="skip the seed's one-call profiler figure")
+    p.add_argument("--no-profile", action="store_true", help="skip the mobile tutorial's one-call profiler figure")
     p.add_argument("--json", type=Path, help="write the report as JSON")
     p.add_argument("--csv", type=Path, help="write the results as CSV")
     args = p.parse_args(argv)
     config = BenchConfig(args.model, tuple(dict.fromkeys(args.variants or ())), args.batch, args.threads,
                          args.warmup, args.reps, args.artifacts, args.eval_data, args.limit, args.builds,
                          not args.random_weights, not args.no_profile)
-    try:
-        report = bench(config, progress=lambda m: print(m, file=sys.stderr, flush=True))
-    except (*USER_ERRORS, ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    report = bench(config, progress=lambda m: print(m, file=sys.stderr, flush=True))
     if args.json:
         write_json(report, args.json)
     if args.csv:

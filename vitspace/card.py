@@ -10,21 +10,24 @@ on bad arguments or unusable artifacts.
 """
 import argparse
 import json
-import os
 import re
 import sys
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from .compress import MANIFEST, Manifest, usage_snippet
+from . import atomic
+from .carddata import load_benchmark, load_manifest, load_training, preprocessing_steps
+from .cardmeta import validate_card
+from .errors import CardError, command
+from .export import VARIANTS, usage_snippet
+from .labels import model_labels
+from .manifest import Manifest
 from .registry import ModelSpec, get_spec
 
-__all__ = ["CardContext", "CardError", "CardMetadataError", "card_context", "build_card", "render_card",
-           "validate_card", "card_preview", "load_benchmark", "model_labels", "preprocessing_steps", "main",
-           "TEMPLATE", "LICENSE"]
+__all__ = ["CardContext", "card_context", "build_card", "render_card", "card_preview", "load_benchmark",
+           "preprocessing_steps", "main", "TEMPLATE", "LICENSE"]
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "templates" / "modelcard.md"
 # vitspace's own license, and that of google/vit-* and facebook/deit-* weights on the Hub
@@ -34,53 +37,12 @@ LICENSE = "apache-2.0"
 LIBRARY_NAME = "pytorch"
 CARD_DIR = "card"   # card_preview writes ARTIFACTS/card/README.md, never a README beside other files
 
-# https://huggingface.co/docs/hub/repositories-licenses
-HUB_LICENSES = frozenset("""
-apache-2.0 mit openrail bigscience-openrail-m creativeml-openrail-m bigscience-bloom-rail-1.0 bigcode-openrail-m
-afl-3.0 artistic-2.0 bsl-1.0 bsd bsd-2-clause bsd-3-clause bsd-3-clause-clear c-uda cc cc0-1.0 cc-by-2.0
-cc-by-2.5 cc-by-3.0 cc-by-4.0 cc-by-sa-3.0 cc-by-sa-4.0 cc-by-nc-2.0 cc-by-nc-3.0 cc-by-nc-4.0 cc-by-nd-4.0
-cc-by-nc-nd-3.0 cc-by-nc-nd-4.0 cc-by-nc-sa-2.0 cc-by-nc-sa-3.0 cc-by-nc-sa-4.0 cdla-sharing-1.0
-cdla-permissive-1.0 cdla-permissive-2.0 wtfpl ecl-2.0 epl-1.0 epl-2.0 etalab-2.0 eupl-1.1 eupl-1.2 agpl-3.0 gfdl
-gpl gpl-2.0 gpl-3.0 lgpl lgpl-2.1 lgpl-3.0 isc h-research intel-research lppl-1.3c ms-pl apple-ascl apple-amlr
-mpl-2.0 odc-by odbl openrail++ osl-3.0 postgresql ofl-1.1 ncsa unlicense zlib pddl lgpl-lr deepfloyd-if-license
-fair-noncommercial-research-license llama2 llama3 llama3.1 llama3.2 llama3.3 llama4 gemma unknown other
-""".split())
-# the Hub's tasks (huggingface.js packages/tasks)
-PIPELINE_TAGS = frozenset("""
-text-classification token-classification table-question-answering question-answering zero-shot-classification
-translation summarization feature-extraction text-generation fill-mask sentence-similarity text-to-speech
-text-to-audio automatic-speech-recognition audio-to-audio audio-classification audio-text-to-text
-voice-activity-detection depth-estimation image-classification object-detection image-segmentation text-to-image
-image-to-text image-to-image image-to-video unconditional-image-generation video-classification
-reinforcement-learning robotics tabular-classification tabular-regression tabular-to-text table-to-text
-multiple-choice text-ranking text-retrieval time-series-forecasting text-to-video image-text-to-text
-visual-question-answering document-question-answering zero-shot-image-classification graph-ml mask-generation
-zero-shot-object-detection text-to-3d image-to-3d image-feature-extraction video-text-to-text keypoint-detection
-visual-document-retrieval any-to-any video-to-video other
-""".split())
-
 _FAMILY_NAMES = {"vit": "ViT", "deit": "DeiT", "cnn": "CNN"}
-_USAGE_TITLES = {  # one snippet per format, in this order
-    "torchscript": ("Python (TorchScript)", "python"),
-    "torchscript-lite": ("Android (PyTorch Mobile lite interpreter, `.ptl`)", "kotlin"),
-    "executorch": ("ExecuTorch (`.pte`)", "python"),
-    "onnx": ("ONNX Runtime", "python"),
-    "pt2": ("Python, fast x86 CPU path (`torch.compile`)", "python"),
-}
-_RESAMPLE = {0: "nearest", 1: "lanczos", 2: "bilinear", 3: "bicubic", 4: "box", 5: "hamming"}
 _CIFAR10 = ("uoft-cs/cifar10", "CIFAR-10")
 _IMAGENET = ("ILSVRC/imagenet-1k", "ImageNet-1k")
 # train_config keys worth publishing, in order; paths (data, out, teacher) stay private
 _RECIPE_KEYS = ("epochs", "batch_size", "opt", "lr", "min_lr", "weight_decay", "warmup_epochs", "label_smoothing",
                 "distillation", "teacher_model", "alpha", "tau", "bf16", "seed", "limit_train", "limit_test")
-
-
-class CardError(ValueError):
-    """Artifacts, benchmark or model that a card cannot be made from; the message says why."""
-
-
-class CardMetadataError(CardError):
-    """Card metadata the Hub would reject."""
 
 
 # --- formatting -----------------------------------------------------------------------------------
@@ -106,80 +68,6 @@ def _kv(items: dict) -> list[dict]:
     return [{"key": k, "value": v} for k, v in items.items() if v is not None and v != ""]
 
 
-# --- data -----------------------------------------------------------------------------------------
-
-def load_manifest(artifacts_dir: str | Path) -> Manifest:
-    path = Path(artifacts_dir) / MANIFEST
-    if not path.is_file():
-        raise CardError(f"{path} not found: build the files first (python -m vitspace.compress --out {artifacts_dir})")
-    try:
-        return Manifest.from_dict(json.loads(path.read_text()))
-    except (ValueError, TypeError, KeyError) as e:
-        raise CardError(f"{path} is not a vitspace manifest: {e}") from e
-
-
-def load_benchmark(benchmark: str | Path | dict | None) -> dict | None:
-    """{"machine": {...}, "results": [{...}]} from a file or a dict; None stays None."""
-    if benchmark is None or isinstance(benchmark, dict):
-        data = benchmark
-    else:
-        try:
-            data = json.loads(Path(benchmark).read_text())
-        except (OSError, ValueError) as e:
-            raise CardError(f"cannot read benchmark {benchmark}: {e}") from e
-    if data is not None and not (isinstance(data, dict) and isinstance(data.get("results", []), list)
-                                 and isinstance(data.get("machine", {}), dict)):
-        raise CardError('a benchmark must be {"machine": {...}, "results": [...]}')
-    return data
-
-
-def load_training(spec: ModelSpec, weights_json: str | Path | None = None) -> dict | None:
-    """The weights' JSON sidecar (vitspace.distill.export) of an embedded model, if there is one."""
-    path = Path(weights_json) if weights_json else spec.weights_file.with_suffix(".json")
-    if spec.source != "embedded" or not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except ValueError:
-        return None  # a half-written sidecar: the card goes without the recipe
-
-
-def model_labels(spec: ModelSpec) -> list[str]:
-    """The class names in logit order: the registry's, or ImageNet-1k's for the Hub models."""
-    if spec.labels:
-        return list(spec.labels)
-    if spec.source == "hub":
-        from .loading import imagenet_labels
-        return list(imagenet_labels().values())
-    return []
-
-
-def preprocessing_steps(spec: ModelSpec) -> list[str]:
-    """How pixels are prepared, in words, from the Hub processor or the timm data config."""
-    if spec.processor:
-        p = spec.processor
-        size = p.get("size", {})
-        steps = [f"resize to {size.get('height')}x{size.get('width')} ({_RESAMPLE.get(p.get('resample'), 'bilinear')})"]
-        if p.get("do_center_crop") and p.get("crop_size"):
-            steps.append(f"center-crop {p['crop_size']['height']}x{p['crop_size']['width']}")
-        mean, std = p.get("image_mean"), p.get("image_std")
-    elif spec.data_cfg:
-        c = spec.data_cfg
-        _, h, w = c["input_size"]
-        short = round(h / c.get("crop_pct", 1.0))
-        steps = [f"resize the shorter side to {short} ({c.get('interpolation', 'bilinear')})",
-                 f"{c.get('crop_mode', 'center')}-crop {h}x{w}"]
-        mean, std = c.get("mean"), c.get("std")
-    else:
-        return []
-    steps.append("scale to [0, 1]" + (f", subtract mean {tuple(mean)} and divide by std {tuple(std)} per channel"
-                                      if mean and std else ""))
-    steps.append("float32, channels first: (batch, 3, height, width)")
-    return steps
-
-
-# --- the context ----------------------------------------------------------------------------------
-
 @dataclass
 class CardContext:
     """Everything the template shows; built by `card_context`, rendered by `build_card`."""
@@ -187,7 +75,7 @@ class CardContext:
     family: str                         # vit, deit or cnn
     source: str                         # hub or embedded
     description: str
-    weights: str                        # pretrained or architecture-only
+    pretrained: bool                    # False: architecture only, random weights
     input_shape: list[int]              # (1, 3, H, W)
     labels: list[str]
     datasets: list[str]
@@ -211,14 +99,12 @@ class CardContext:
 
     @property
     def architecture_only(self) -> bool:
-        return self.weights != "pretrained"
+        return not self.pretrained
 
     def tags(self) -> list[str]:
-        formats = {f["format"] for f in self.files}
         tags = ["vitspace", "vision", "image-classification", "vision-transformer" if self.family != "cnn" else "cnn",
                 self.family, "cifar10" if _CIFAR10[0] in self.datasets else "imagenet"]
-        tags += [t for fmt, t in (("torchscript", "torchscript"), ("torchscript-lite", "pytorch-mobile"),
-                                  ("executorch", "executorch"), ("onnx", "onnx")) if fmt in formats]
+        tags += list(dict.fromkeys(VARIANTS[f["file"]].hub_tag for f in self.files if f["file"] in VARIANTS))
         if any(f["precision"] == "int8" for f in self.files):
             tags.append("int8")
         if self.architecture_only:
@@ -328,16 +214,16 @@ def _benchmark(data: dict | None) -> dict | None:
 
 
 def _usage(files: list[dict], size: int) -> list[dict]:
+    """One snippet per format, in the registry's order, from the first file of that format."""
     by_format: dict[str, list[str]] = {}
     for f in files:
         by_format.setdefault(f["format"], []).append(f["file"])
     usage = []
-    for fmt, (title, lang) in _USAGE_TITLES.items():
-        if fmt in by_format:
-            first, *others = by_format[fmt]
-            usage.append({"title": title, "lang": lang, "file": first,
-                          "code": usage_snippet(first, input_size=size).rstrip(),
-                          "others": " with " + ", ".join(f"`{o}`" for o in others) if others else ""})
+    for first, *others in by_format.values():
+        variant = VARIANTS[first]
+        usage.append({"title": variant.title, "lang": variant.language, "file": first,
+                      "code": usage_snippet(first, input_size=size).rstrip(),
+                      "others": " with " + ", ".join(f"`{o}`" for o in others) if others else ""})
     return usage
 
 
@@ -380,7 +266,7 @@ def _distillation(spec: ModelSpec, training: dict | None) -> dict | None:
 
 
 def _eval_results(manifest: Manifest, training: dict | None, dataset: tuple[str, str]) -> list[dict]:
-    if manifest.weights != "pretrained":
+    if not manifest.pretrained:
         return []  # random weights score at chance: nothing worth indexing
     results = []
     top1 = ((training or {}).get("metrics") or {}).get("test_top1")
@@ -401,7 +287,7 @@ def _eval_results(manifest: Manifest, training: dict | None, dataset: tuple[str,
 
 def _limitations(spec: ModelSpec, manifest: Manifest, training: dict | None) -> list[str]:
     items = []
-    if manifest.weights != "pretrained":
+    if not manifest.pretrained:
         items.append("Random weights: the files show size, speed and conversion fidelity only; "
                      "their labels are noise.")
     if spec.source == "embedded":
@@ -411,7 +297,7 @@ def _limitations(spec: ModelSpec, manifest: Manifest, training: dict | None) -> 
         items.append("ImageNet-1k's 1000 classes only, with ImageNet's biases: a photo of anything else still "
                      "gets one of them.")
     metrics = (training or {}).get("metrics") or {}
-    if manifest.weights == "pretrained" and metrics.get("complete") is False:
+    if manifest.pretrained and metrics.get("complete") is False:
         items.append(f"Training stopped after {metrics.get('epochs_done')} of {metrics.get('epochs')} epochs.")
     images = manifest.images.get("count")
     if images:
@@ -420,8 +306,10 @@ def _limitations(spec: ModelSpec, manifest: Manifest, training: dict | None) -> 
     formats = {f.format for f in manifest.files if f.status == "ok"}
     if formats & {"torchscript", "torchscript-lite"}:
         items.append("TorchScript and the lite interpreter are deprecated upstream in favour of ExecuTorch.")
-    if "executorch" in formats:
-        items.append("The ExecuTorch programs take batch size 1 only.")
+    fixed = [f"`{f.file}`" for f in manifest.files if f.status == "ok" and f.file in VARIANTS
+             and VARIANTS[f.file].fixed_batch]
+    if fixed:
+        items.append(f"{', '.join(fixed)}: batch size 1 only.")
     return items
 
 
@@ -432,7 +320,7 @@ def card_context(model: str, artifacts_dir: str | Path, benchmark: str | Path | 
     manifest = load_manifest(artifacts_dir)
     if manifest.model != spec.name:
         raise CardError(f"{artifacts_dir} holds a build of {manifest.model}, not {spec.name}")
-    pretrained = manifest.weights == "pretrained"
+    pretrained = manifest.pretrained
     training = load_training(spec, weights_json) if pretrained else None  # random weights had no training
     dataset = _CIFAR10 if spec.source == "embedded" else _IMAGENET
     files, notes, failed = _file_rows(manifest)
@@ -442,7 +330,7 @@ def card_context(model: str, artifacts_dir: str | Path, benchmark: str | Path | 
         raise CardError(f"the benchmark measured {bench_model}, not {spec.name}")
     return CardContext(
         model=spec.name, family=spec.family, source=spec.source, description=spec.description,
-        weights=manifest.weights, input_shape=list(manifest.input_shape), labels=model_labels(spec),
+        pretrained=pretrained, input_shape=list(manifest.input_shape), labels=model_labels(spec),
         datasets=[dataset[0]], base_model=spec.repo_id if spec.source == "hub" else None,
         params=(training or {}).get("params"), engine=_engine(manifest),
         files=files, notes=notes, failed=failed, fidelity=_fidelity(manifest),
@@ -475,69 +363,22 @@ def render_card(model: str, artifacts_dir: str | Path, benchmark: str | Path | d
     return str(build_card(model, artifacts_dir, benchmark, repo_id=repo_id, weights_json=weights_json))
 
 
-def _metadata_problems(meta: dict) -> list[str]:
-    problems = []
-    license = meta.get("license")
-    if license not in HUB_LICENSES:
-        problems.append(f"license {license!r} is not one the Hub knows (https://hf.co/docs/hub/repositories-licenses)")
-    elif license == "other" and not (meta.get("license_name") and meta.get("license_link")):
-        problems.append("license 'other' needs license_name and license_link")
-    if meta.get("pipeline_tag") not in PIPELINE_TAGS:
-        problems.append(f"pipeline_tag {meta.get('pipeline_tag')!r} is not a Hub task")
-    for key in ("tags", "datasets", "metrics"):
-        values = meta.get(key) or []
-        if not isinstance(values, list) or not all(isinstance(v, str) and v.strip() and "\n" not in v
-                                                   for v in values):
-            problems.append(f"{key} must be a list of non-empty one-line strings, not {values!r}")
-    if not isinstance(meta.get("library_name", ""), str):
-        problems.append("library_name must be a string")
-    base = meta.get("base_model")
-    if base is not None and not (isinstance(base, str) and re.fullmatch(r"[\w.-]+/[\w.-]+", base)):
-        problems.append(f"base_model {base!r} is not a Hub model id")
-    for entry in meta.get("model-index") or []:
-        for result in entry.get("results", []):
-            for metric in result.get("metrics", []):
-                if not isinstance(metric.get("value"), (int, float)):
-                    problems.append(f"model-index metric {metric.get('name')!r} has no numeric value")
-    return problems
-
-
-def validate_card(card: ModelCard | str) -> None:
-    """Raise CardMetadataError when the card's metadata would be refused by the Hub, before any upload."""
-    text = str(card)
-    try:
-        reparsed = ModelCard(text)
-    except ValueError as e:
-        raise CardMetadataError(f"the card's YAML front matter does not parse: {e}") from e
-    problems = _metadata_problems(reparsed.data.to_dict())
-    if problems:
-        raise CardMetadataError("card metadata the Hub would reject:\n- " + "\n- ".join(problems))
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".md")
-    with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def card_preview(model: str, artifacts_dir: str | Path, *,
                  benchmark: str | Path | dict | None = None) -> tuple[str, Path]:
     """(markdown, ARTIFACTS/card/README.md written for download), for the app's Card tab."""
     text = render_card(model, artifacts_dir, benchmark)
     path = Path(artifacts_dir) / CARD_DIR / "README.md"
-    _write_atomic(path, text)
+    atomic.write_text(path, text)
     return text, path
 
 
 # --- command line ---------------------------------------------------------------------------------
 
+@command
 def main(argv=None) -> int:
-    from . import USER_ERRORS
     p = argparse.ArgumentParser(prog="python -m vitspace.card", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", required=True, help="registry name (python -m vitspace.models)")
+    p.add_argument("--model", required=True, help="registry name (python -m vitspace.catalog)")
     p.add_argument("--artifacts", required=True, type=Path, help="a compress build: manifest.json and its files")
     p.add_argument("--benchmark", type=Path, help='benchmark JSON: {"machine": {...}, "results": [...]}')
     p.add_argument("--repo-id", help="the Hub repository the card is for (adds a download snippet)")
@@ -547,14 +388,10 @@ def main(argv=None) -> int:
     if args.out and args.out.exists() and not args.force:
         print(f"error: {args.out} exists; vitspace never overwrites a README without --force", file=sys.stderr)
         return 2
-    try:
-        text = render_card(args.model, args.artifacts, args.benchmark, repo_id=args.repo_id)
-        validate_card(text)
-    except (*USER_ERRORS, CardError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    text = render_card(args.model, args.artifacts, args.benchmark, repo_id=args.repo_id)
+    validate_card(text)
     if args.out:
-        _write_atomic(args.out, text)
+        atomic.write_text(args.out, text)
         print(f"wrote {args.out}", file=sys.stderr)
     else:
         sys.stdout.write(text)

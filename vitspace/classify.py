@@ -7,21 +7,21 @@ import argparse
 import json
 import sys
 
-from . import USER_ERRORS
-from .classifier import default_pair, get_classifier
-from .images import ImageError
+from .errors import ImageError, VitspaceError, command
+from .fastpath import classifier
+from .inference import default_pair
 
 __all__ = ["classify", "main"]
 
 
 def classify(images: list[str], models: list[str], top_k: int = 5, pretrained: bool = True,
              fast: bool = False) -> list[dict]:
-    """One result per (image, model): a prediction dict, or {"image", "model", "error"} for a user error."""
+    """One result per (image, model): a prediction dict, or {"image", "model", "error"} for a vitspace error."""
     results = []
     for model in models:
         try:
-            clf = get_classifier(model, pretrained=pretrained, fast=fast)
-        except USER_ERRORS as e:
+            clf = classifier(model, pretrained=pretrained, fast=fast)
+        except VitspaceError as e:
             results += [{"image": img, "model": model, "error": str(e)} for img in images]
             continue
         for img in images:
@@ -46,6 +46,7 @@ def _print_text(results: list[dict]) -> None:
             print(f"  {r['model']}: {top}  ({r['latency_ms']:.1f} ms)")
 
 
+@command
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m vitspace.classify", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)

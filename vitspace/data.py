@@ -3,8 +3,6 @@
 CIFAR-10 is tiny (150 MB as uint8), so training decodes the JPEGs once, caches the tensors and
 augments whole batches in torch instead of running a per-image DataLoader.
 """
-import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,21 +10,20 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .atomic import staged
+from .errors import ConfigError
+from .hashing import config_key, stat_identity
+from .paths import cache_dir
+
 __all__ = [
     "CIFAR10_CLASSES", "CIFAR10_MEAN", "CIFAR10_STD", "TensorDataset", "list_image_folder",
-    "load_image_folder", "load_split", "augment_batch", "cache_dir",
+    "load_image_folder", "load_split", "augment_batch",
 ]
 
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
-
-
-def cache_dir() -> Path:
-    root = Path(os.environ.get("VITSPACE_CACHE", Path.home() / ".cache" / "vitspace"))
-    root.mkdir(parents=True, exist_ok=True)
-    return root
 
 
 @dataclass
@@ -55,20 +52,16 @@ def list_image_folder(root: str | Path) -> tuple[list[tuple[Path, int]], tuple[s
         raise FileNotFoundError(f"data folder not found: {root}")
     classes = tuple(sorted(d.name for d in root.iterdir() if d.is_dir()))
     if not classes:
-        raise ValueError(f"{root} holds no class folders; expected {root}/<class>/<image>")
+        raise ConfigError(f"{root} holds no class folders; expected {root}/<class>/<image>")
     items = [(p, i) for i, c in enumerate(classes) for p in sorted((root / c).iterdir())
              if p.suffix.lower() in IMAGE_SUFFIXES]
     if not items:
-        raise ValueError(f"{root} holds no images")
+        raise ConfigError(f"{root} holds no images")
     return items, classes
 
 
 def _folder_key(items: list[tuple[Path, int]]) -> str:
-    h = hashlib.sha256()
-    for p, i in items:
-        st = p.stat()
-        h.update(f"{p}|{i}|{st.st_size}|{st.st_mtime_ns}".encode())
-    return h.hexdigest()[:16]
+    return config_key([(stat_identity(p), i) for p, i in items])
 
 
 def load_image_folder(root: str | Path, size: int = 32, cache: bool = True) -> TensorDataset:
@@ -88,9 +81,8 @@ def load_image_folder(root: str | Path, size: int = 32, cache: bool = True) -> T
     y = np.array([i for _, i in items], dtype=np.int64)
     x = x.transpose(0, 3, 1, 2).copy()
     if cache:
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, x=x, y=y)
-        tmp.replace(path)
+        with staged(path) as tmp:
+            np.savez(tmp, x=x, y=y)
     return TensorDataset(torch.from_numpy(x), torch.from_numpy(y), classes)
 
 

@@ -31,11 +31,16 @@ import torch.distributed as dist
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
+from . import atomic
 from .cpuinfo import machine_class, native_bf16
 from .data import CIFAR10_MEAN, CIFAR10_STD, TensorDataset, augment_batch, load_split
+from .errors import ConfigError, command
+from .evaluate import evaluate
+from .factory import create_model
+from .inference import Classifier, build_preprocess
 from .losses import DistillationLoss
 from .nets import use_explicit_attention
-from .registry import create_model, get_spec
+from .registry import WEIGHTS_DIR, get_spec
 
 __all__ = ["TrainConfig", "train", "export", "install", "main"]
 
@@ -109,7 +114,7 @@ def _device(name: str) -> torch.device:
         name = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {name}: no CUDA GPU is visible here; use --device cpu")
+        raise ConfigError(f"--device {name}: no CUDA GPU is visible here; use --device cpu")
     if device.type == "cuda" and device.index is None:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
     return device
@@ -120,7 +125,7 @@ def _use_bf16(setting: bool | str, device: torch.device) -> bool:
     if setting == "auto":
         return torch.cuda.is_bf16_supported() if device.type == "cuda" else native_bf16()
     if not isinstance(setting, bool):
-        raise ValueError(f"bf16 must be True, False or 'auto', not {setting!r}")
+        raise ConfigError(f"bf16 must be True, False or 'auto', not {setting!r}")
     return setting
 
 
@@ -169,7 +174,7 @@ def _optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimize
         return torch.optim.SGD(groups, lr=cfg.lr, momentum=0.9, nesterov=True)
     if cfg.opt == "adamw":
         return torch.optim.AdamW(groups, lr=cfg.lr)
-    raise ValueError(f"unknown optimizer {cfg.opt!r}: use 'adamw' or 'sgd'")
+    raise ConfigError(f"unknown optimizer {cfg.opt!r}: use 'adamw' or 'sgd'")
 
 
 def _build_student(cfg: TrainConfig, device: torch.device) -> torch.nn.Module:
@@ -178,7 +183,7 @@ def _build_student(cfg: TrainConfig, device: torch.device) -> torch.nn.Module:
         use_explicit_attention(model)  # on a GPU the fused kernel (flash attention) is the fast one
     if cfg.distillation != "none":
         if not hasattr(model, "set_distilled_training"):
-            raise ValueError(f"{cfg.model} has no distillation token; distil a DeiT model (deit-tiny-cifar10)")
+            raise ConfigError(f"{cfg.model} has no distillation token; distil a DeiT model (deit-tiny-cifar10)")
         model.set_distilled_training(True)
     if device.type == "cuda":
         model.to(device, memory_format=torch.channels_last)  # tensor cores' layout for the convolutions
@@ -189,7 +194,7 @@ def _build_teacher(cfg: TrainConfig, device: torch.device) -> torch.nn.Module | 
     if cfg.distillation == "none":
         return None
     if not cfg.teacher:
-        raise ValueError("--distillation needs --teacher PATH.safetensors (train one with --model resnet9-cifar10)")
+        raise ConfigError("--distillation needs --teacher PATH.safetensors (train one with --model resnet9-cifar10)")
     teacher = create_model(cfg.teacher_model, pretrained=False)
     teacher.load_state_dict(load_file(cfg.teacher))
     if hasattr(teacher, "flip_tta"):
@@ -214,9 +219,8 @@ def evaluate_tensors(model: torch.nn.Module, ds: TensorDataset, batch_size: int 
 
 
 def _save_checkpoint(path: Path, **state) -> None:
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
+    with atomic.staged(path) as tmp:
+        torch.save(state, tmp)
 
 
 def _metrics(cfg: TrainConfig, history: list[dict], test_images: int) -> dict:
@@ -241,25 +245,22 @@ def export(run: str | Path, dest: str | Path | None = None, name: str = "model")
     meta = {"model": cfg.model, "labels": list(spec.labels), "pretrained_cfg": spec.data_cfg, "dtype": "float16",
             "params": sum(v.numel() for v in ckpt["model"].values()), "train_config": ckpt["config"],
             "metrics": _metrics(cfg, ckpt["history"], ckpt.get("test_images")), "history": ckpt["history"]}
-    (dest / f"{name}.json").write_text(json.dumps(meta, indent=2))
+    atomic.write_text(dest / f"{name}.json", json.dumps(meta, indent=2))
     return dest / f"{name}.safetensors"
 
 
 def _classifier(name: str, weights: Path):
     """The registry's classifier for `name` (its preprocessing and labels) with the weights in `weights`."""
-    from .classifier import Classifier, build_preprocess
     spec = get_spec(name)
     module = spec.build()
     module.load_state_dict(load_file(str(weights)))
-    return Classifier(spec, module.eval(), build_preprocess(spec), list(spec.labels), weights="local")
+    return Classifier(spec, module.eval(), build_preprocess(spec), list(spec.labels), origin="local")
 
 
 def install(run: str | Path, data: str | Path | None = None, dest: str | Path | None = None,
             limit: int | None = None) -> Path:
     """Export a run into the package (vitspace/weights/<model>.*, or DEST), with `vitspace.evaluate` on
     DATA/test (at most `limit` images) and the machine that evaluated it."""
-    from .evaluate import evaluate
-    from .registry import WEIGHTS_DIR
     model = torch.load(Path(run) / "last.pt", weights_only=False, map_location="cpu")["config"]["model"]
     path = export(run, dest or WEIGHTS_DIR, model)
     if data:
@@ -267,7 +268,7 @@ def install(run: str | Path, data: str | Path | None = None, dest: str | Path | 
         meta = json.loads(meta_path.read_text())
         result = evaluate(_classifier(model, path), str(Path(data) / "test"), limit=limit)
         meta["evaluate"] = {**dataclasses.asdict(result), "model": model, "machine": machine_class()}
-        meta_path.write_text(json.dumps(meta, indent=2))
+        atomic.write_text(meta_path, json.dumps(meta, indent=2))
     return path
 
 
@@ -292,7 +293,7 @@ def train(cfg: TrainConfig) -> dict:
     train_ds, test_ds = train_ds.to(device), test_ds.to(device)
     steps_per_epoch = len(train_ds) // cfg.batch_size
     if steps_per_epoch == 0:
-        raise ValueError(f"--batch-size {cfg.batch_size} is larger than the {len(train_ds)} training images")
+        raise ConfigError(f"--batch-size {cfg.batch_size} is larger than the {len(train_ds)} training images")
 
     torch.manual_seed(cfg.seed)
     model = _build_student(cfg, device)
@@ -391,6 +392,7 @@ def _parse(argv=None) -> TrainConfig:
     return TrainConfig(**vars(p.parse_args(argv)))
 
 
+@command
 def main(argv=None) -> int:
     cfg = _parse(argv)
     try:
@@ -403,9 +405,6 @@ def main(argv=None) -> int:
         if "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1:
             dist.init_process_group("nccl" if _device(cfg.device).type == "cuda" else "gloo")
         metrics = train(cfg)
-    except (ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()

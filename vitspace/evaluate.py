@@ -11,38 +11,21 @@ from dataclasses import asdict, dataclass
 import torch
 from tqdm import tqdm
 
-from .classifier import Classifier, get_classifier
 from .data import list_image_folder
-from .images import ImageError, load_image
-from .loading import WeightsUnavailableError
-from .registry import UnknownModelError
+from .errors import ImageError, command
+from .images import load_image
+from .inference import Classifier, get_classifier
+from .labels import class_targets
 
-__all__ = ["EvalResult", "evaluate", "main"]
+__all__ = ["Accuracy", "evaluate", "main"]
 
 
 @dataclass
-class EvalResult:
+class Accuracy:
     model: str
     n: int
     top1: float
     top5: float
-
-
-def _label_index(labels: list[str]) -> dict[str, int]:
-    index = {}
-    for i, label in enumerate(labels):
-        for name in [label, *label.split(",")]:
-            index.setdefault(name.strip().lower(), i)
-    return index
-
-
-def _class_targets(classes: tuple[str, ...], clf: Classifier) -> list[int]:
-    index = _label_index(clf.labels)
-    missing = [c for c in classes if c.lower() not in index]
-    if missing:
-        raise ValueError(f"class folders {missing} are not labels of {clf.name} "
-                         f"(its labels include {', '.join(clf.labels[:5])}, ...)")
-    return [index[c.lower()] for c in classes]
 
 
 def _load(path, root):
@@ -53,11 +36,11 @@ def _load(path, root):
 
 
 def evaluate(clf: Classifier, data: str, batch_size: int = 64, limit: int | None = None,
-             progress: bool = True) -> EvalResult:
+             progress: bool = True) -> Accuracy:
     items, classes = list_image_folder(data)
     if limit:
         items = items[::max(1, len(items) // limit)][:limit]  # spread over classes
-    targets = torch.tensor(_class_targets(classes, clf))
+    targets = torch.tensor(class_targets(classes, clf.labels, clf.name))
     top1 = top5 = n = 0
     for i in tqdm(range(0, len(items), batch_size), desc=f"evaluate {clf.name}", disable=not progress, unit="batch"):
         batch = items[i:i + batch_size]
@@ -67,9 +50,10 @@ def evaluate(clf: Classifier, data: str, batch_size: int = 64, limit: int | None
         top1 += (top[:, 0] == y).sum().item()
         top5 += (top == y[:, None]).any(1).sum().item()
         n += len(batch)
-    return EvalResult(clf.name, n, top1 / n, top5 / n)
+    return Accuracy(clf.name, n, top1 / n, top5 / n)
 
 
+@command
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m vitspace.evaluate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -82,12 +66,8 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     if args.batch_size < 1 or (args.limit is not None and args.limit < 1):
         p.error("--batch-size and --limit must be at least 1")
-    try:
-        clf = get_classifier(args.model, pretrained=not args.random_weights)
-        result = evaluate(clf, args.data, args.batch_size, args.limit)
-    except (UnknownModelError, WeightsUnavailableError, ImageError, ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    result = evaluate(get_classifier(args.model, pretrained=not args.random_weights), args.data, args.batch_size,
+                      args.limit)
     if args.json:
         print(json.dumps(asdict(result)))
     else:

@@ -6,14 +6,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .errors import ImageError
+
 __all__ = ["ImageError", "load_image", "MAX_PIXELS", "MAX_SIDE"]
 
 MAX_PIXELS = 64_000_000     # decoded size limit: a 64-megapixel RGB image is ~190 MB in memory
 MAX_SIDE = 1024             # larger images are downscaled before preprocessing (models take <= 256 px)
-
-
-class ImageError(ValueError):
-    """An input that cannot be classified; the message is meant for the user."""
 
 
 def _open(src) -> Image.Image:

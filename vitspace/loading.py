@@ -9,55 +9,16 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
-import torch
 from safetensors.torch import load_file
 from torch import nn
 
+from .errors import WeightsUnavailableError
+from .hf import HFLogits, hf_classes
 from .registry import ModelSpec
 
-__all__ = ["WeightsUnavailableError", "load_module", "build_hf_architecture", "weights_status", "hub_reachable",
-           "HFLogits", "load_local_hf"]
+__all__ = ["load_module", "weights_origin", "hub_reachable", "load_local_hf"]
 
 _HUB_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
-
-
-class WeightsUnavailableError(RuntimeError):
-    """The weights of a model cannot be had here; the message says how to provide them."""
-
-
-class HFLogits(nn.Module):
-    """A transformers image classifier as pixels -> logits (DeiT with teacher: mean of both heads)."""
-
-    def __init__(self, hf_model: nn.Module):
-        super().__init__()
-        self.hf = hf_model
-
-    @property
-    def config(self):
-        return self.hf.config
-
-    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        return self.hf(pixel_values=pixel_values).logits
-
-
-def _hf_classes(kind: str):
-    import transformers as tf
-    return {"vit": (tf.ViTConfig, tf.ViTForImageClassification),
-            "deit": (tf.DeiTConfig, tf.DeiTForImageClassificationWithTeacher)}[kind]
-
-
-def imagenet_labels() -> dict[int, str]:
-    from timm.data import ImageNetInfo
-    info = ImageNetInfo()
-    return {i: info.index_to_description(i) for i in range(1000)}
-
-
-def build_hf_architecture(kind: str, config: dict) -> nn.Module:
-    """A Hub architecture with random weights, built offline from the registry's config."""
-    config_cls, model_cls = _hf_classes(kind)
-    id2label = imagenet_labels()
-    cfg = config_cls(**config, id2label=id2label, label2id={v: k for k, v in id2label.items()})
-    return HFLogits(model_cls(cfg))
 
 
 _probe_lock = threading.Lock()
@@ -90,7 +51,7 @@ def _cached(repo_id: str) -> bool:
     return has("config.json") and any(has(f) for f in _HUB_WEIGHT_FILES)
 
 
-def weights_status(spec: ModelSpec) -> str:
+def weights_origin(spec: ModelSpec) -> str:
     """Where the weights come from right now: "embedded", "cache", "hub", or "unavailable"."""
     if spec.source == "embedded":
         return "embedded" if spec.weights_file.exists() else "unavailable"
@@ -109,8 +70,8 @@ def _unavailable(spec: ModelSpec, why: str) -> WeightsUnavailableError:
 
 
 def _load_hub(spec: ModelSpec) -> nn.Module:
-    _, model_cls = _hf_classes(spec.family)
-    status = weights_status(spec)
+    _, model_cls = hf_classes(spec.family)
+    status = weights_origin(spec)
     if status == "unavailable":
         from huggingface_hub import constants
         why = "HF_HUB_OFFLINE=1 is set" if constants.HF_HUB_OFFLINE else f"{constants.ENDPOINT} is unreachable"

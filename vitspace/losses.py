@@ -3,6 +3,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .errors import ConfigError
+
 __all__ = ["DistillationLoss"]
 
 
@@ -22,9 +24,9 @@ class DistillationLoss(nn.Module):
                  alpha: float = 0.5, tau: float = 1.0):
         super().__init__()
         if mode not in ("none", "soft", "hard"):
-            raise ValueError(f"distillation mode must be 'none', 'soft' or 'hard', not {mode!r}")
+            raise ConfigError(f"distillation mode must be 'none', 'soft' or 'hard', not {mode!r}")
         if mode != "none" and teacher is None:
-            raise ValueError(f"{mode} distillation needs a teacher model")
+            raise ConfigError(f"{mode} distillation needs a teacher model")
         self.base_criterion, self.mode, self.alpha, self.tau = base_criterion, mode, alpha, tau
         self.teacher = teacher.eval().requires_grad_(False) if teacher is not None else None
 

@@ -7,10 +7,10 @@ the distillation token and its head.
 from dataclasses import dataclass
 
 import torch
-from torch import nn
 from timm.layers import PatchEmbed
 from timm.models.deit import VisionTransformerDistilled
 from timm.models.vision_transformer import VisionTransformer
+from torch import nn
 
 __all__ = ["StudentConfig", "ConvStem", "ResNetCifar", "vit_student", "deit_student", "use_explicit_attention"]
 

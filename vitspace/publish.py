@@ -32,9 +32,17 @@ from huggingface_hub.errors import HfHubHTTPError, HFValidationError, OfflineMod
 from huggingface_hub.hf_api import RepoFile
 from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status, validate_repo_id
 
-from .card import CardError, CardMetadataError, build_card, model_labels, preprocessing_steps, validate_card
-from .compress import MANIFEST, CompressConfig, Manifest, compress, compress_cached
-from .data import cache_dir
+from .card import build_card
+from .carddata import preprocessing_steps
+from .cardmeta import validate_card
+from .compress import CompressConfig, compress, compress_cached
+from .errors import CardError, CardMetadataError, PublishError, UnknownModelError, VitspaceError
+from .export import VARIANTS
+from .hashing import file_digest
+from .inference import get_classifier
+from .labels import model_labels
+from .manifest import MANIFEST, Manifest, read_manifest
+from .paths import builds_root
 from .registry import ModelSpec, get_spec
 
 __all__ = ["PublishConfig", "PublishResult", "PublishError", "PublishArgumentError", "publish", "ensure_artifacts",
@@ -44,10 +52,6 @@ MARKER = ".vitspace.json"   # pushed beside the card: the git oid of the card vi
 CARD = "README.md"
 CONFIG = "config.json"
 _RETRY_STATUS = (408, 429, 500, 502, 503, 504)
-
-
-class PublishError(RuntimeError):
-    """Publishing failed; the message says why and what to do, and never holds the token."""
 
 
 class PublishArgumentError(PublishError):
@@ -113,17 +117,9 @@ def _scrub(text: str, token: str | None) -> str:
 
 # --- the tree -------------------------------------------------------------------------------------
 
-def _digest(path: Path, algo: str, prefix: bytes = b"") -> str:
-    h = hashlib.new(algo, prefix)
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _git_oid(path: Path) -> str:
     """The git blob id the Hub reports for a regular (non-LFS) file."""
-    return _digest(path, "sha1", f"blob {path.stat().st_size}\0".encode())
+    return file_digest(path, "sha1", f"blob {path.stat().st_size}\0".encode())
 
 
 def _git_oid_bytes(data: bytes) -> str:
@@ -140,20 +136,16 @@ def hub_config(spec: ModelSpec, manifest: Manifest) -> dict:
     preprocessing = {"library": "transformers", **spec.processor} if spec.processor \
         else {"library": "timm", **spec.data_cfg}
     return {"model": spec.name, "family": spec.family, "source": spec.source, "description": spec.description,
-            "base_model": spec.repo_id, "weights": manifest.weights, "input_size": spec.input_size,
+            "base_model": spec.repo_id, "pretrained": manifest.pretrained, "input_size": spec.input_size,
             "input_shape": manifest.input_shape, "preprocessing": preprocessing,
             "preprocessing_steps": preprocessing_steps(spec), "num_labels": len(labels),
             "id2label": {str(i): label for i, label in enumerate(labels)},
             "files": [f.file for f in manifest.files if f.status == "ok"]}
 
 
-def _load_manifest(artifacts: Path) -> Manifest:
-    return Manifest.from_dict(json.loads((artifacts / MANIFEST).read_text()))
-
-
 def build_tree(spec: ModelSpec, artifacts: Path, card_text: str) -> dict[str, bytes | Path]:
     """Path in the repository -> its bytes, or the local file holding them."""
-    manifest = _load_manifest(artifacts)
+    manifest = read_manifest(artifacts)
     built = [f for f in manifest.files if f.status == "ok"]
     if not built:
         raise PublishError(f"no file of {spec.name} built in {artifacts} (see {MANIFEST}): nothing to publish")
@@ -161,10 +153,11 @@ def build_tree(spec: ModelSpec, artifacts: Path, card_text: str) -> dict[str, by
                                      CONFIG: _json_bytes(hub_config(spec, manifest))}
     for f in built:
         path = artifacts / f.file
-        if not path.is_file() or _digest(path, "sha256") != f.sha256:
+        if not path.is_file() or file_digest(path) != f.sha256:
             raise PublishError(f"{path} is missing or differs from {artifacts / MANIFEST}; rebuild it "
                                f"(python -m vitspace.compress --model {spec.name} --out {artifacts})")
-        tree[f.file] = path
+        for name in VARIANTS[f.file].files if f.file in VARIANTS else (f.file,):  # with companion files
+            tree[name] = artifacts / name
     tree[MARKER] = _marker(_git_oid_bytes(tree[CARD]))
     return tree
 
@@ -200,9 +193,9 @@ def ensure_artifacts(model: str, artifacts: Path | None, say: Callable[[str], No
         return Path(artifacts)
     if artifacts is not None:
         say(f"{artifacts} has no {MANIFEST}: building {model} there")
-        compress(CompressConfig(model, Path(artifacts)), progress=say)
+        compress(get_classifier(model), CompressConfig(model, Path(artifacts)), progress=say)
         return Path(artifacts)
-    root = Path(os.environ.get("VITSPACE_BUILDS", cache_dir() / "builds"))  # the app's build cache
+    root = builds_root()  # the app's build cache
     out, _ = compress_cached(CompressConfig(model, root), root, progress=say)
     return out
 
@@ -246,7 +239,7 @@ def _same(remote: RepoFile | None, local: Path) -> bool:
     if remote is None:
         return False
     if remote.lfs is not None:
-        return remote.lfs.sha256 == _digest(local, "sha256")
+        return remote.lfs.sha256 == file_digest(local)
     return remote.blob_id == _git_oid(local)
 
 
@@ -369,10 +362,9 @@ def _report(result: PublishResult) -> str:
 
 
 def main(argv=None) -> int:
-    from . import USER_ERRORS, UnknownModelError
     p = argparse.ArgumentParser(prog="python -m vitspace.publish", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", required=True, help="registry name (python -m vitspace.models)")
+    p.add_argument("--model", required=True, help="registry name (python -m vitspace.catalog)")
     p.add_argument("--repo-id", required=True, help="NAMESPACE/NAME on the Hub")
     p.add_argument("--artifacts", type=Path, help="a compress build (manifest.json and files); built if missing")
     p.add_argument("--benchmark", type=Path, help="benchmark JSON shown in the card")
@@ -392,7 +384,7 @@ def main(argv=None) -> int:
     except (PublishArgumentError, UnknownModelError, CardError) as e:  # CardError: unusable artifacts or benchmark
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except (PublishError, *USER_ERRORS) as e:
+    except VitspaceError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(_report(result))

@@ -11,16 +11,13 @@ from torch import nn
 
 from . import nets
 from .data import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD
+from .errors import UnknownModelError
+from .hf import build_hf_architecture
 
-__all__ = ["ModelSpec", "register", "list_models", "get_spec", "create_model", "UnknownModelError", "WEIGHTS_DIR"]
+__all__ = ["ModelSpec", "register", "list_models", "get_spec", "WEIGHTS_DIR"]
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-
-
-class UnknownModelError(KeyError):
-    def __str__(self) -> str:
-        return self.args[0]
 
 
 @dataclass(frozen=True)
@@ -60,22 +57,10 @@ def get_spec(name: str) -> ModelSpec:
         raise UnknownModelError(f"unknown model {name!r}; known models: {', '.join(_REGISTRY)}") from None
 
 
-def create_model(name: str, pretrained: bool = True) -> nn.Module:
-    """The model as a module mapping preprocessed pixels (B, 3, H, W) to logits (B, num_labels).
-
-    pretrained=False builds the architecture offline with random weights.
-    """
-    from .loading import load_module  # loading imports the registry
-    return load_module(get_spec(name), pretrained=pretrained)
-
-
 # --- Hugging Face Hub models -------------------------------------------------------------------
 
 def _hf(kind: str, **config) -> Callable[[], nn.Module]:
-    def build() -> nn.Module:
-        from .loading import build_hf_architecture
-        return build_hf_architecture(kind, config)
-    return build
+    return lambda: build_hf_architecture(kind, config)
 
 
 _VIT_PROC = {"class": "ViTImageProcessor", "size": {"height": 224, "width": 224}, "resample": 2,

@@ -1,5 +1,4 @@
 """A loaded model with its own preprocessing and labels, shared per process and safe across threads."""
-import dataclasses
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -12,17 +11,14 @@ from PIL import Image
 from torch import nn
 
 from .images import load_image
-from .loading import load_local_hf, load_module, weights_status
+from .keyed import Memo
+from .labels import model_labels
+from .loading import load_local_hf, load_module, weights_origin
 from .registry import ModelSpec, get_spec
 
-__all__ = ["Prediction", "Classifier", "Comparison", "compare", "get_classifier", "default_pair",
-           "build_preprocess", "FastPathUnavailable", "FAST_FILE"]
+__all__ = ["Prediction", "Classifier", "Comparison", "compare_classifiers", "get_classifier", "default_pair",
+           "build_preprocess"]
 
-FAST_FILE = "model-int8-x86.pt2"  # vitspace's fastest CPU path (vitspace.compress builds it)
-
-
-class FastPathUnavailable(RuntimeError):
-    """The fast int8 path cannot be built or run here; the message says why."""
 
 # All inference runs on one thread. OpenMP thread teams started by several calling threads (a server's
 # workers) spin against each other: the embedded pair took 20-30 ms per request instead of 12.
@@ -70,7 +66,7 @@ class Classifier:
     preprocess: Callable[[list[Image.Image]], torch.Tensor]
     labels: list[str]
     pretrained: bool = True
-    weights: str = ""                   # where the weights came from: embedded, cache, hub, local, random
+    origin: str = ""                    # where the weights came from: embedded, cache, hub, local, random
     fast: bool = False                  # runs vitspace's fast int8 CPU path instead of the eager model
 
     @property
@@ -99,75 +95,40 @@ class Classifier:
         return Prediction(self.name, [(self.labels[i], round(s, 6)) for s, i in zip(scores, idx)], round(latency, 2))
 
 
-def model_labels(spec: ModelSpec, module: nn.Module) -> list[str]:
-    """Label names: the registry's, else the weights' config (id2label)."""
-    if spec.labels:
-        return list(spec.labels)
-    id2label = module.config.id2label
-    return [id2label[i] for i in range(len(id2label))]
-
-
 def _load(name: str, pretrained: bool) -> Classifier:
     if Path(name).is_dir():
         module, processor = load_local_hf(name)
         spec = ModelSpec(str(name), "local", "local", build=lambda: module, description=f"local model at {name}")
         return Classifier(spec, module, build_preprocess(spec, processor), model_labels(spec, module), True, "local")
     spec = get_spec(name)
-    weights = weights_status(spec) if pretrained else "random"
+    origin = weights_origin(spec) if pretrained else "random"
     module = load_module(spec, pretrained=pretrained)
-    processor = _hub_processor(spec, weights) if pretrained and spec.source == "hub" else None
-    return Classifier(spec, module, build_preprocess(spec, processor), model_labels(spec, module), pretrained, weights)
+    processor = _hub_processor(spec, origin) if pretrained and spec.source == "hub" else None
+    return Classifier(spec, module, build_preprocess(spec, processor), model_labels(spec, module), pretrained, origin)
 
 
-def _fast(clf: Classifier) -> Classifier:
-    """The same classifier on the fast CPU path: the int8 x86 program, built once (cached) and compiled."""
-    from . import compress as vc
-    root = vc.default_builds()
-    config = vc.CompressConfig(clf.spec.name, root, (FAST_FILE,), pretrained=clf.pretrained, limit=16)
-    out, manifest = vc.compress_cached(config, root)
-    entry = manifest.files[0]
-    if entry.status != "ok":
-        raise FastPathUnavailable(f"the fast int8 path is not available for {clf.spec.name} here: {entry.reason}")
-    run = vc.VARIANTS[FAST_FILE].load(out / FAST_FILE)
-    fast = dataclasses.replace(clf, module=run, fast=True)
-    fast._logits([Image.new("RGB", (clf.spec.input_size,) * 2)])  # compiles now, not in the first request
-    return fast
-
-
-def _hub_processor(spec: ModelSpec, weights: str):
+def _hub_processor(spec: ModelSpec, origin: str):
     """The repository's own image processor; the registry's copy of its settings if it cannot be fetched."""
     from transformers import AutoImageProcessor
     try:
-        return AutoImageProcessor.from_pretrained(spec.repo_id, local_files_only=weights == "cache")
+        return AutoImageProcessor.from_pretrained(spec.repo_id, local_files_only=origin == "cache")
     except OSError:
         return None
 
 
-_cache: dict[tuple[str, bool, bool], Classifier] = {}
-_locks: dict[tuple[str, bool, bool], threading.Lock] = {}
-_guard = threading.Lock()
+_loaded = Memo()
 
 
-def get_classifier(name: str, pretrained: bool = True, fast: bool = False) -> Classifier:
-    """The classifier for a registry name (or a local transformers folder), loaded once per process.
-
-    fast=True runs it on vitspace's fastest CPU path (int8 for x86, compiled by inductor).
-    """
-    key = (name, pretrained, fast)
-    if key in _cache:
-        return _cache[key]
-    with _guard:
-        lock = _locks.setdefault(key, threading.Lock())
-    with lock:  # concurrent first requests load once; other models load in parallel
-        if key not in _cache:
-            _cache[key] = _fast(get_classifier(name, pretrained)) if fast else _load(name, pretrained)
-    return _cache[key]
+def get_classifier(name: str, pretrained: bool = True) -> Classifier:
+    """The classifier for a registry name (or a local transformers folder), loaded once per process;
+    concurrent first requests load it once, other models load in parallel."""
+    return _loaded.get((name, pretrained), lambda: _load(name, pretrained))
 
 
 def default_pair() -> tuple[str, str]:
     """The Hub ViT/DeiT pair when its weights can be had, else the embedded CIFAR-10 pair."""
     hub = ("vit-base", "deit-base")
-    if all(weights_status(get_spec(n)) != "unavailable" for n in hub):
+    if all(weights_origin(get_spec(n)) != "unavailable" for n in hub):
         return hub
     return "vit-tiny-cifar10", "deit-tiny-cifar10"
 
@@ -181,7 +142,7 @@ class Comparison:
         return len({p.label for p in self.predictions}) == 1
 
 
-def compare(image, models: list[str], top_k: int = 5, pretrained: bool = True, fast: bool = False) -> Comparison:
-    """The same image through several models; the image is decoded once."""
+def compare_classifiers(image, classifiers: list[Classifier], top_k: int = 5) -> Comparison:
+    """The same image through several classifiers; the image is decoded once."""
     image = load_image(image)
-    return Comparison([get_classifier(m, pretrained, fast).predict(image, top_k) for m in models])
+    return Comparison([clf.predict(image, top_k) for clf in classifiers])

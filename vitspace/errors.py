@@ -1,0 +1,65 @@
+"""vitspace's errors: one base class for every error whose message is meant for the user.
+
+Each subclass keeps the standard exception it refines as a parent (as huggingface_hub's errors do),
+so code that catches ValueError or KeyError keeps working. Commands print the message and exit 2;
+the app shows it as one sentence.
+"""
+import functools
+import sys
+
+__all__ = ["VitspaceError", "ConfigError", "ImageError", "UnknownModelError", "WeightsUnavailableError",
+           "MissingBackendError", "FastPathUnavailable", "CardError", "CardMetadataError", "PublishError",
+           "command"]
+
+
+class VitspaceError(Exception):
+    """An error whose message tells the user what went wrong and what to do."""
+
+
+class ConfigError(VitspaceError, ValueError):
+    """Arguments or settings that cannot work together."""
+
+
+class ImageError(VitspaceError, ValueError):
+    """An input that is not an image vitspace can read safely."""
+
+
+class UnknownModelError(VitspaceError, KeyError):
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+class WeightsUnavailableError(VitspaceError, RuntimeError):
+    """The weights of a model cannot be had here; the message says how to provide them."""
+
+
+class MissingBackendError(VitspaceError, ImportError):
+    """An optional runtime is not installed; the message says what to install."""
+
+
+class FastPathUnavailable(VitspaceError, RuntimeError):
+    """The fast int8 path cannot be built or run here; the message says why."""
+
+
+class CardError(VitspaceError, ValueError):
+    """A model card cannot be made from what was given."""
+
+
+class CardMetadataError(CardError):
+    """Card metadata the Hub would reject."""
+
+
+class PublishError(VitspaceError, RuntimeError):
+    """Publishing to the Hub failed; the message says why, never with the token."""
+
+
+def command(main):
+    """A command's main: a VitspaceError (or a missing file) becomes `error: message` and exit status 2."""
+    @functools.wraps(main)
+    def run(argv=None) -> int:
+        try:
+            return main(argv)
+        except (VitspaceError, FileNotFoundError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+    return run

@@ -1,0 +1,31 @@
+"""Export backends, one module each: a backend builds and loads the deployable files it registers.
+
+Every module in this package other than `variant` and `engine` is a backend and is imported here, so
+a new format is one new module that calls `register(Variant(...))`, with no edits elsewhere.
+"""
+import importlib
+import pkgutil
+
+from .engine import pick_engine, quantized_engine
+from .variant import (
+    VARIANTS,
+    BuildContext,
+    Built,
+    Runner,
+    Variant,
+    expected_deprecations,
+    get_variant,
+    missing_packages,
+    register,
+    require,
+    usage_snippet,
+)
+
+__all__ = ["VARIANTS", "Variant", "get_variant", "Built", "BuildContext", "Runner", "register", "require",
+           "missing_packages",
+           "usage_snippet", "expected_deprecations", "pick_engine", "quantized_engine"]
+
+_INFRASTRUCTURE = {"variant", "engine"}
+for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):
+    if _module not in _INFRASTRUCTURE:
+        importlib.import_module(f"{__name__}.{_module}")

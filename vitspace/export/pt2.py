@@ -1,0 +1,84 @@
+"""The fast x86 CPU path: static int8 by PT2E with the X86 inductor quantizer, saved as an exported
+program (`.pt2`) and run by torch.compile, whose freezing passes lower it to oneDNN int8 kernels."""
+import platform
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .variant import BuildContext, Built, Runner, Variant, register
+
+__all__ = ["quantize_x86", "export_batched", "FAST_FILE"]
+
+FAST_FILE = "model-int8-x86.pt2"
+
+
+def quantize_x86(model: nn.Module, *, example: torch.Tensor, calibration: list[torch.Tensor]) -> nn.Module:
+    """Static int8 by PT2E with the X86 inductor quantizer (oneDNN int8 kernels after torch.compile):
+    per-channel weights folded to int8, activation ranges calibrated on `calibration`; batch dynamic."""
+    if platform.machine().lower() not in ("x86_64", "amd64"):
+        raise RuntimeError(f"the x86 int8 path needs an x86-64 CPU, not {platform.machine()}")
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+    from torchao.quantization.pt2e.quantizer.x86_inductor_quantizer import (
+        X86InductorQuantizer,
+        get_default_x86_inductor_quantization_config,
+    )
+    quantizer = X86InductorQuantizer().set_global(get_default_x86_inductor_quantization_config())
+    with torch.no_grad():
+        prepared = prepare_pt2e(export_batched(model, example).module(), quantizer)
+        for x in calibration:
+            prepared(x)
+        converted = convert_pt2e(prepared)
+    _drop_unused_state(converted)
+    return converted
+
+
+def export_batched(model: nn.Module, example: torch.Tensor) -> "torch.export.ExportedProgram":
+    # batch 2 in the example: export specialises a size of 1 into a constant
+    batch = torch.export.Dim("batch", min=1, max=1024)
+    return torch.export.export(model, (torch.cat([example] * 2),), dynamic_shapes=({0: batch},))
+
+
+def _drop_unused_state(gm: torch.fx.GraphModule) -> None:
+    """Remove the float weights that convert_pt2e folded into int8 constants, or export would keep both."""
+    used = {n.target for n in gm.graph.nodes if n.op == "get_attr"}
+    for name in [n for n, _ in gm.named_parameters()] + [n for n, _ in gm.named_buffers()]:
+        if name not in used:
+            owner, _, attr = name.rpartition(".")
+            delattr(gm.get_submodule(owner) if owner else gm, attr)
+
+
+def _build(ctx: BuildContext, path: Path) -> Built:
+    quantized = quantize_x86(ctx.model, example=ctx.example, calibration=ctx.calibration)
+    torch.export.save(export_batched(quantized, ctx.example), str(path))
+    return Built(["torch.export.export(dynamic batch)", "prepare_pt2e(X86InductorQuantizer, static)",
+                  f"calibrate on {len(ctx.calibration)} images", "convert_pt2e", "torch.export.save"],
+                 ["run with torch.compile and inductor freezing: oneDNN int8 kernels for x86 (VNNI, AMX)"])
+
+
+def _load(path: Path, threads: int | None = None) -> Runner:
+    """The exported program compiled by inductor with freezing, which lowers int8 to oneDNN kernels."""
+    # registers the quantized_decomposed ops the program names and inductor's int8 fusion passes for x86
+    import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer  # noqa: F401
+    from torch._inductor import config
+    compiled = torch.compile(torch.export.load(str(path)).module(), dynamic=False)
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        with config.patch(freezing=True):  # compile(options=...) does not reach the freezing passes
+            return compiled(x)
+    return run
+
+
+SNIPPET = '''import torch
+
+import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer  # registers the int8 ops and passes
+
+# x86-64 CPUs; the first call compiles (seconds to minutes), later calls run oneDNN int8 kernels
+torch._inductor.config.freezing = True
+model = torch.compile(torch.export.load("{file}").module())
+pixels = torch.rand(1, 3, {size}, {size})  # preprocessed as for the original model; any batch size
+with torch.no_grad():
+    logits = model(pixels)
+'''
+register(Variant(FAST_FILE, "pt2", "torch.compile (inductor, x86)", "int8", _build, _load, SNIPPET,
+                 "Python, fast x86 CPU path (`torch.compile`)", "pt2", torch_ops=True, order=40))

@@ -1,0 +1,108 @@
+"""What a deployable file is to the rest of vitspace: a Variant, registered by its backend."""
+import importlib
+import importlib.util
+import warnings
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError, MissingBackendError
+
+__all__ = ["Variant", "Built", "BuildContext", "Runner", "VARIANTS", "register", "require", "missing_packages",
+           "usage_snippet", "expected_deprecations"]
+
+Runner = Callable[[torch.Tensor], torch.Tensor]
+
+
+@dataclass
+class BuildContext:
+    """What the builders share: the eager model, inputs, and intermediate results made once."""
+    model: nn.Module
+    example: torch.Tensor               # (1, 3, H, W)
+    calibration: list[torch.Tensor]     # each (1, 3, H, W)
+    engine: str                         # quantized engine of int8 TorchScript
+    pte_int8: str = "static"            # activations of model-int8.pte: static or dynamic
+    made: dict[str, Any] = field(default_factory=dict)
+
+    def once(self, key: str, make: Callable[[], Any]) -> Any:
+        if key not in self.made:
+            self.made[key] = make()
+        return self.made[key]
+
+
+@dataclass
+class Built:
+    passes: list[str]
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Variant:
+    file: str                                       # file name in the build folder
+    format: str                                     # torchscript, executorch, onnx, pt2, openvino, ...
+    runtime: str                                    # what loads and runs it
+    precision: str                                  # fp32 or int8
+    build: Callable[[BuildContext, Path], Built]    # writes the file at the path given
+    load: Callable[..., Runner]                     # load(path, threads=None): pixels (B, 3, H, W) -> logits
+    snippet: str                                    # usage code with {file} and {size}
+    title: str                                      # the card's name for the format
+    hub_tag: str                                    # the Hub tag of the format
+    language: str = "python"                        # of the snippet
+    fixed_batch: bool = False                       # runs only the batch size it was exported with
+    peer: bool = False                              # another tool's own recipe, not vitspace's (bench)
+    torch_ops: bool = False                         # runs torch ops, which torch's profiler sees (bench)
+    packages: tuple[tuple[str, str], ...] = ()      # (module, pip package) it needs beyond torch
+    companions: tuple[str, ...] = ()                # files written beside it (weights of an IR)
+    order: int = 100                                # place in tables and menus
+
+    @property
+    def files(self) -> tuple[str, ...]:
+        return (self.file, *self.companions)
+
+
+VARIANTS: dict[str, Variant] = {}
+
+
+def register(variant: Variant) -> Variant:
+    ordered = sorted([*(v for v in VARIANTS.values() if v.file != variant.file), variant], key=lambda v: v.order)
+    VARIANTS.clear()
+    VARIANTS.update((v.file, v) for v in ordered)
+    return variant
+
+
+def get_variant(file: str) -> Variant:
+    if file not in VARIANTS:
+        raise ConfigError(f"unknown variant file {file!r}; known: {', '.join(VARIANTS)}")
+    return VARIANTS[file]
+
+
+def require(module: str, package: str):
+    try:
+        return importlib.import_module(module)
+    except ImportError as e:
+        raise MissingBackendError(f"{package} is not installed (`pip install {package}`): {e}") from e
+
+
+def missing_packages(variant: Variant) -> list[str]:
+    """The pip packages a variant needs that are not installed here."""
+    return [pkg for module, pkg in variant.packages if importlib.util.find_spec(module.split(".")[0]) is None]
+
+
+def usage_snippet(file: str | Path, *, input_size: int = 224) -> str:
+    """Code that loads and runs a variant file in its runtime."""
+    return get_variant(Path(file).name).snippet.format(file=Path(file).name, size=input_size)
+
+
+@contextmanager
+def expected_deprecations():
+    # TorchScript, the lite interpreter and torch.ao quantization are deprecated upstream in favour of
+    # ExecuTorch; building them anyway is the point of these backends, so their warnings are noise here
+    with warnings.catch_warnings():
+        for category in (FutureWarning, DeprecationWarning, torch.jit.TracerWarning):
+            warnings.simplefilter("ignore", category)
+        warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*")
+        yield

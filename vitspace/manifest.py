@@ -1,0 +1,82 @@
+"""A build's record, `manifest.json`: each file's format, runtime, size, hash, passes and fidelity."""
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .fidelity import Fidelity
+
+__all__ = ["MANIFEST", "FileEntry", "Manifest", "read_manifest"]
+
+MANIFEST = "manifest.json"
+
+
+@dataclass
+class FileEntry:
+    file: str
+    format: str
+    runtime: str
+    precision: str
+    status: str                     # "ok", "failed", or "skipped" (its runtime is not installed)
+    passes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    size_bytes: int | None = None   # with companion files (an IR's weights)
+    sha256: str | None = None
+    fidelity: Fidelity | None = None
+    build_s: float | None = None
+    reason: str | None = None       # why it failed or was skipped
+
+
+@dataclass
+class Manifest:
+    model: str
+    pretrained: bool                # False: architecture only, random weights
+    origin: str                     # where the weights came from: embedded, cache, hub, local or random
+    engine: str
+    build_key: str
+    versions: dict[str, str | None]
+    input_shape: list[int]
+    images: dict                    # source, count, calibration count
+    eager_accuracy: float | None
+    files: list[FileEntry]
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Manifest":
+        d = dict(d)
+        if "weights" in d:  # manifests written before the rename
+            d["pretrained"] = d.pop("weights") == "pretrained"
+            d["origin"] = d.pop("weights_source")
+        files = [FileEntry(**{**f, "fidelity": Fidelity(**f["fidelity"]) if f.get("fidelity") else None})
+                 for f in d["files"]]
+        return cls(**{**d, "files": files})
+
+    @property
+    def weights_label(self) -> str:
+        return "pretrained" if self.pretrained else "architecture only"
+
+    @property
+    def failed(self) -> list[str]:
+        return [f.file for f in self.files if f.status == "failed"]
+
+    def rows(self) -> list[dict]:
+        """One row per file for a table: size, times smaller than fp32.pt, fidelity, passes."""
+        sizes = {f.file: f.size_bytes for f in self.files if f.size_bytes}
+        base = sizes.get("fp32.pt")
+        rows = []
+        for f in self.files:
+            fid = f.fidelity
+            rows.append({
+                "file": f.file, "format": f.format, "runtime": f.runtime, "status": f.status,
+                "size_mb": round(f.size_bytes / 1e6, 2) if f.size_bytes else None,
+                "times_smaller": round(base / f.size_bytes, 2) if base and f.size_bytes else None,
+                "top1_agreement": fid.top1_agreement if fid else None,
+                "max_abs_logit_diff": fid.max_abs_logit_diff if fid else None,
+                "accuracy": fid.accuracy if fid else None,
+                "passes": ", ".join(f.passes), "notes": " ".join(f.notes) or (f.reason or "")})
+        return rows
+
+
+def read_manifest(folder: str | Path) -> Manifest:
+    return Manifest.from_dict(json.loads((Path(folder) / MANIFEST).read_text()))
