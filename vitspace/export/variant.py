@@ -1,6 +1,7 @@
 """What a deployable file is to the rest of vitspace: a Variant, registered by its backend."""
 import importlib
 import importlib.util
+import sys
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -87,9 +88,16 @@ def require(module: str, package: str):
         raise MissingBackendError(f"{package} is not installed (`pip install {package}`): {e}") from e
 
 
+def _installed(module: str) -> bool:
+    top = module.split(".")[0]
+    if top in sys.modules:  # None there blocks the import, as a test or an embedding app may do
+        return sys.modules[top] is not None
+    return importlib.util.find_spec(top) is not None
+
+
 def missing_packages(variant: Variant) -> list[str]:
     """The pip packages a variant needs that are not installed here."""
-    return [pkg for module, pkg in variant.packages if importlib.util.find_spec(module.split(".")[0]) is None]
+    return [pkg for module, pkg in variant.packages if not _installed(module)]
 
 
 def usage_snippet(file: str | Path, *, input_size: int = 224) -> str:
