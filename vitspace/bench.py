@@ -30,7 +30,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from . import atomic
+from . import atomic, cli
 from .compress import CompressConfig, compress_cached, versions, weights_identity
 from .cpuinfo import cpu_info, machine_class
 from .errors import ConfigError, command
@@ -380,8 +380,7 @@ def _ints(text: str) -> tuple[int, ...]:
 
 @command
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m vitspace.bench", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli.parser("bench", __doc__)
     p.add_argument("--model", required=True, help="registry name or local transformers folder")
     p.add_argument("--variants", nargs="+", choices=list(BENCH_VARIANTS), metavar="NAME",
                    help=f"default all: {' '.join(BENCH_VARIANTS)}")

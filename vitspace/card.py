@@ -8,7 +8,6 @@ JSON sidecar (training recipe and test accuracy). A section without data is left
 Prints the card, or writes it with --out (an existing file is kept unless --force). Exit status 2
 on bad arguments or unusable artifacts.
 """
-import argparse
 import json
 import re
 import sys
@@ -17,7 +16,7 @@ from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-from . import atomic
+from . import atomic, cli
 from .carddata import load_benchmark, load_manifest, load_training, preprocessing_steps
 from .cardmeta import validate_card
 from .errors import CardError, command
@@ -376,8 +375,7 @@ def card_preview(model: str, artifacts_dir: str | Path, *,
 
 @command
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m vitspace.card", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli.parser("card", __doc__)
     p.add_argument("--model", required=True, help="registry name (python -m vitspace.catalog)")
     p.add_argument("--artifacts", required=True, type=Path, help="a compress build: manifest.json and its files")
     p.add_argument("--benchmark", type=Path, help='benchmark JSON: {"machine": {...}, "results": [...]}')

@@ -3,10 +3,10 @@
 Without --model, the ViT/DeiT pair: the Hub models when their weights can be had, else the
 embedded CIFAR-10 pair. Exit status 1 when any image or model failed, 2 on bad arguments.
 """
-import argparse
 import json
 import sys
 
+from . import cli
 from .errors import ImageError, VitspaceError, command
 from .fastpath import classifier
 from .inference import default_pair
@@ -48,8 +48,7 @@ def _print_text(results: list[dict]) -> None:
 
 @command
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m vitspace.classify", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli.parser("classify", __doc__)
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--model", action="append", help="registry name or local transformers folder; repeatable")
     p.add_argument("--top-k", type=int, default=5)

@@ -9,7 +9,6 @@ A variant that fails is recorded as failed with the reason, one whose runtime is
 skipped, and the others still build. Exit status 1 when any variant failed, 2 on bad arguments or a
 model that cannot be loaded.
 """
-import argparse
 import json
 import sys
 import time
@@ -19,7 +18,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
-from . import atomic
+from . import atomic, cli
 from .errors import ConfigError, command
 from .export import (
     VARIANTS,
@@ -204,8 +203,7 @@ def _print_text(manifest: Manifest, out: Path) -> None:
 
 @command
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m vitspace.compress", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli.parser("compress", __doc__)
     p.add_argument("--model", required=True, help="registry name or local transformers folder")
     p.add_argument("--out", required=True, type=Path, help="output folder")
     p.add_argument("--files", "--formats", nargs="+", choices=list(VARIANTS), default=list(VARIANTS),

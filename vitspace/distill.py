@@ -31,7 +31,7 @@ import torch.distributed as dist
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
-from . import atomic
+from . import atomic, cli
 from .cpuinfo import machine_class, native_bf16
 from .data import CIFAR10_MEAN, CIFAR10_STD, TensorDataset, augment_batch, load_split
 from .errors import ConfigError, command
@@ -379,8 +379,7 @@ def train(cfg: TrainConfig) -> dict:
 
 
 def _parse(argv=None) -> TrainConfig:
-    p = argparse.ArgumentParser(prog="python -m vitspace.distill", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli.parser("distill", __doc__)
     for f in dataclasses.fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
         if "bool" in str(f.type):  # bool, or bool | str for "auto"

@@ -3,7 +3,6 @@
 DIR holds one folder per class (`DIR/<class>/*`); class folders are matched to the model's labels by
 name (case-insensitive; any comma-separated synonym of an ImageNet label matches).
 """
-import argparse
 import json
 import sys
 from dataclasses import asdict, dataclass
@@ -11,6 +10,7 @@ from dataclasses import asdict, dataclass
 import torch
 from tqdm import tqdm
 
+from . import cli
 from .data import list_image_folder
 from .errors import ImageError, command
 from .images import load_image
@@ -55,8 +55,7 @@ def evaluate(clf: Classifier, data: str, batch_size: int = 64, limit: int | None
 
 @command
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m vitspace.evaluate", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli.parser("evaluate", __doc__)
     p.add_argument("--model", required=True)
     p.add_argument("--data", required=True, help="image folder: DIR/<class>/<image>")
     p.add_argument("--batch-size", type=int, default=64)

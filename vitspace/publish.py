@@ -14,7 +14,6 @@ The token comes from HF_TOKEN or `hf auth login`; it is never printed nor writte
 server errors (5xx) and network failures are retried with exponential backoff; whatever fails, the
 staged tree stays on disk. Exit status 0 on success, 1 on failure, 2 on bad arguments.
 """
-import argparse
 import hashlib
 import json
 import os
@@ -32,6 +31,7 @@ from huggingface_hub.errors import HfHubHTTPError, HFValidationError, OfflineMod
 from huggingface_hub.hf_api import RepoFile
 from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status, validate_repo_id
 
+from . import cli
 from .card import build_card
 from .carddata import preprocessing_steps
 from .cardmeta import validate_card
@@ -362,8 +362,7 @@ def _report(result: PublishResult) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m vitspace.publish", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = cli.parser("publish", __doc__)
     p.add_argument("--model", required=True, help="registry name (python -m vitspace.catalog)")
     p.add_argument("--repo-id", required=True, help="NAMESPACE/NAME on the Hub")
     p.add_argument("--artifacts", type=Path, help="a compress build (manifest.json and files); built if missing")
