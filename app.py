@@ -14,6 +14,7 @@ import vitspace as vs
 from vitspace import bench as vb
 from vitspace import card as vcard
 from vitspace import compress as vc
+from vitspace import explain as vx
 from vitspace.export import VARIANTS, usage_snippet
 from vitspace.paths import builds_root
 from vitspace.peers import BENCH_VARIANTS
@@ -37,7 +38,10 @@ BENCH_DEFAULT = ["eager-fp32", "eager-bf16", "int8.pt", "model-int8.pte", "model
                  "mobile-tutorial-qnnpack", "openvino-bf16", "openvino-int8"]
 _benches: dict[str, threading.Event] = {}  # session -> cancel flag of its running benchmark
 # Gradio marks an event's outputs with a bare "Error" badge; the toast beside it already says what failed and why
-CSS = '[data-testid="status-tracker"] .error { display: none; }'
+CSS = ('[data-testid="status-tracker"] .error { display: none; }'
+       # small images (CIFAR-10 is 32x32) fill their box with visible pixels; the model still gets its own input
+       "#input-image img, #examples img { image-rendering: pixelated; }"
+       "#input-image img { width: 100%; height: 100%; object-fit: contain; }")
 
 
 class RawImage(gr.Image):
@@ -93,13 +97,34 @@ def handled(what: str):
     return wrap
 
 
+def _heads(explanations: list[vx.Explanation | None]) -> str:
+    """DeiT's class and distillation heads next to their average, and the CIFAR-10 students' teacher."""
+    rows = []
+    for e in filter(None, explanations):
+        answers = [(f"{h.name} head", h) for h in e.heads]
+        answers.append(("answer (mean of the two heads)" if e.heads else "answer", e.answer))
+        if e.teacher:
+            answers.append((f"teacher {e.teacher.name}", e.teacher))
+        rows += [f"| {e.model} | {name} | {', '.join(f'{label} {p:.0%}' for label, p in h.top3)} |"
+                 for name, h in answers]
+        if e.agree is not None:
+            rows.append(f"| {e.model} | do the heads agree? | **{'yes' if e.agree else 'no'}** |")
+    return "| model | head | top-3 |\n|---|---|---|\n" + "\n".join(rows) if rows else ""
+
+
 @handled("Classifying")
-def classify(image, model_a: str, model_b: str, random_weights: bool, fast: bool = False):
+def classify(image, model_a: str, model_b: str, random_weights: bool, fast: bool = False, method: str = "rollout"):
     if image is None:
         raise gr.Error("Upload an image, take one with the webcam, paste one, or click an example.")
-    c = vs.compare(image, [model_a, model_b], top_k=TOP_K, pretrained=not random_weights, fast=fast)
+    models, pretrained = [model_a, model_b], not random_weights
+    if fast:  # the compiled int8 program keeps no attention to show
+        c, explanations = vs.compare(image, models, top_k=TOP_K, pretrained=pretrained, fast=True), [None, None]
+    else:
+        c, explanations = vx.compare_explained(image, models, top_k=TOP_K, pretrained=pretrained, method=method)
     a, b = c.predictions
-    return (gr.Label(_confidences(a), label=a.model), gr.Label(_confidences(b), label=b.model), _summary(c))
+    maps = [vx.figure(e) if e else None for e in explanations]
+    return (gr.Label(_confidences(a), label=a.model), gr.Label(_confidences(b), label=b.model), _summary(c),
+            *maps, _heads(explanations))
 
 
 def _cells(rows: list[dict], columns: dict) -> list[list]:
@@ -182,11 +207,11 @@ def card(last_build):
 def refresh(image, *args):
     """Re-run on a new image or model; an emptied image clears the answers, a bad one says why in their place."""
     if image is None:
-        return None, None, ""
+        return None, None, "", None, None, ""
     try:
         return classify(image, *args)
     except gr.Error as e:
-        return None, None, f"**Could not classify this image.** {e.message}"
+        return None, None, f"**Could not classify this image.** {e.message}", None, None, ""
 
 
 def build_demo() -> gr.Blocks:
@@ -198,7 +223,7 @@ def build_demo() -> gr.Blocks:
             with gr.Row():
                 with gr.Column():
                     image = RawImage(sources=["upload", "webcam", "clipboard"], type="filepath", label="Image",
-                                     height=300)
+                                     height=300, elem_id="input-image")
                     with gr.Row():
                         model_a = gr.Dropdown(choices, value=default_a, label="Model A (ViT)")
                         model_b = gr.Dropdown(choices, value=default_b, label="Model B (DeiT)")
@@ -214,9 +239,20 @@ def build_demo() -> gr.Blocks:
                         label_a = gr.Label(num_top_classes=TOP_K, label="Model A", elem_id="label-a")
                         label_b = gr.Label(num_top_classes=TOP_K, label="Model B", elem_id="label-b")
                     summary = gr.Markdown(elem_id="summary")
-            inputs, outputs = [image, model_a, model_b, random_weights, fast], [label_a, label_b, summary]
+            with gr.Row():
+                method = gr.Radio([("attention rollout", "rollout"), ("last layer", "last")], value="rollout",
+                                  label="Attention map (class token; DeiT's distillation token beside it)")
+            with gr.Row():
+                map_a = gr.Image(label="Model A: where it looks", elem_id="map-a", interactive=False, format="png",
+                                 show_label=False)
+                map_b = gr.Image(label="Model B: where it looks", elem_id="map-b", interactive=False, format="png",
+                                 show_label=False)
+            heads = gr.Markdown(elem_id="heads")
+            inputs = [image, model_a, model_b, random_weights, fast, method]
+            outputs = [label_a, label_b, summary, map_a, map_b, heads]
             run.click(classify, inputs, outputs, api_name="classify")
-            for trigger in (image.change, model_a.change, model_b.change, random_weights.change, fast.change):
+            for trigger in (image.change, model_a.change, model_b.change, random_weights.change, fast.change,
+                            method.change):
                 trigger(refresh, inputs, outputs, api_name=False)
         with gr.Tab("Compress"):
             gr.Markdown("Build deployable files, check each in its own runtime against the fp32 model, download them.")

@@ -69,8 +69,9 @@ def _rest_call(url: str):
     image = {"path": path, "meta": {"_type": "gradio.FileData"}, "orig_name": EXAMPLE.name}
 
     def call(pair):
-        # every input of the event: image, model A, model B, architecture only, fast path
-        event = http.post(base + "/call/classify", json={"data": [image, *pair, False, False]}).json()["event_id"]
+        # every input of the event: image, model A, model B, architecture only, fast path, attention method
+        data = [image, *pair, False, False, "rollout"]
+        event = http.post(base + "/call/classify", json={"data": data}).json()["event_id"]
         with http.stream("GET", f"{base}/call/classify/{event}") as stream:
             failed = False
             for line in stream.iter_lines():

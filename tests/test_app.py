@@ -25,7 +25,7 @@ def _classify(client, path, a=PAIR[0], b=PAIR[1], random_weights=False):
 
 
 def _assert_answer(result, models=PAIR):
-    label_a, label_b, summary = result
+    label_a, label_b, summary, *_ = result
     for label, model in zip((label_a, label_b), models):
         value = label["value"]
         assert label["label"] == model
@@ -44,8 +44,18 @@ def test_api_labels_each_example_right_with_the_embedded_pair(client, name):
     assert _assert_answer(_classify(client, EXAMPLES / f"{name}.jpg")) == (name, name)
 
 
+def test_api_shows_attention_maps_and_deits_two_heads(client):
+    from PIL import Image
+    *_, map_a, map_b, heads = _classify(client, EXAMPLES / "ship.jpg")
+    for path in (map_a, map_b):
+        with Image.open(path) as im:
+            assert min(im.size) >= 256  # a 32-pixel image drawn at display size
+    assert "| deit-tiny-cifar10 | class head | ship" in heads and "| deit-tiny-cifar10 | distillation head |" in heads
+    assert "teacher resnet9-cifar10" in heads and "do the heads agree?" in heads
+
+
 def test_api_labels_architecture_only_models(client):
-    label_a, _, summary = _classify(client, EXAMPLES / "ship.jpg", "deit-tiny", PAIR[1], random_weights=True)
+    label_a, _, summary, *_ = _classify(client, EXAMPLES / "ship.jpg", "deit-tiny", PAIR[1], random_weights=True)
     assert "architecture only" in label_a["label"] and "architecture only" in summary
 
 

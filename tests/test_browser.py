@@ -78,6 +78,11 @@ def test_a_user_walks_every_tab(page, app_url, tmp_path):
         page.locator("#examples").get_by_role("button").first.click()
         page.locator("#summary").get_by_text("The models").wait_for(timeout=60_000)
         assert _top_label(page, "label-a") == _top_label(page, "label-b") == "airplane"
+        for elem_id in ("map-a", "map-b"):  # both overlays, drawn at display size
+            assert page.locator(f"#{elem_id} img").first.evaluate("img => img.naturalWidth") >= 256
+        heads = page.locator("#heads").inner_text()
+        assert "class head" in heads and "distillation head" in heads and "teacher resnet9-cifar10" in heads
+        page.screenshot(path=str(tmp_path / "classify-attention.png"), full_page=True)
 
         page.get_by_role("tab", name="Compress").click()
         page.get_by_role("button", name="Build").click()

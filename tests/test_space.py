@@ -56,7 +56,7 @@ def test_space_default_pair_is_the_hub_pair(space):
 
 def test_space_classify_answers_with_imagenet_labels(space):
     labels = set(imagenet_labels().values())
-    a, b, summary = Client(space[0], verbose=False).predict(handle_file(str(EXAMPLES / "cat.jpg")), "vit-base",
+    a, b, summary, *_ = Client(space[0], verbose=False).predict(handle_file(str(EXAMPLES / "cat.jpg")), "vit-base",
                                                            "deit-base", False, api_name="/classify")
     assert a["label"] == "vit-base" and b["label"] == "deit-base" and "architecture only" not in summary
     for answer in (a, b):
@@ -84,7 +84,7 @@ def test_app_started_from_another_folder_builds_benchmarks_and_renders_the_card(
     try:
         with running_app(home, cwd=home) as (url, _):
             client = Client(url, verbose=False)
-            a, b, _ = client.predict(handle_file(str(EXAMPLES / "dog.jpg")), "vit-tiny-cifar10", "deit-tiny-cifar10",
+            a, b, *_ = client.predict(handle_file(str(EXAMPLES / "dog.jpg")), "vit-tiny-cifar10", "deit-tiny-cifar10",
                                      False, api_name="/classify")
             assert a["value"]["label"] == b["value"]["label"] == "dog"
             rows, files, *_ = client.predict("deit-tiny-cifar10", ["int8-mobile.ptl"], "auto", True,

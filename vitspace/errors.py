@@ -8,8 +8,8 @@ import functools
 import sys
 
 __all__ = ["VitspaceError", "ConfigError", "ImageError", "UnknownModelError", "WeightsUnavailableError",
-           "MissingBackendError", "FastPathUnavailable", "CardError", "CardMetadataError", "PublishError",
-           "command"]
+           "MissingBackendError", "FastPathUnavailable", "ExplainError", "CardError", "CardMetadataError",
+           "PublishError", "command"]
 
 
 class VitspaceError(Exception):
@@ -39,6 +39,10 @@ class MissingBackendError(VitspaceError, ImportError):
 
 class FastPathUnavailable(VitspaceError, RuntimeError):
     """The fast int8 path cannot be built or run here; the message says why."""
+
+
+class ExplainError(VitspaceError, ValueError):
+    """A model or request with no attention map to show (a convnet, the compiled int8 path)."""
 
 
 class CardError(VitspaceError, ValueError):

@@ -16,8 +16,8 @@ from .labels import model_labels
 from .loading import load_local_hf, load_module, weights_origin
 from .registry import ModelSpec, get_spec
 
-__all__ = ["Prediction", "Classifier", "Comparison", "compare_classifiers", "get_classifier", "default_pair",
-           "build_preprocess"]
+__all__ = ["on_inference_thread", "Prediction", "Classifier", "Comparison", "compare_classifiers", "get_classifier",
+           "default_pair", "build_preprocess"]
 
 
 # All inference runs on one thread. OpenMP thread teams started by several calling threads (a server's
@@ -25,7 +25,8 @@ __all__ = ["Prediction", "Classifier", "Comparison", "compare_classifiers", "get
 _inference = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vitspace-inference")
 
 
-def _on_inference_thread(fn, *args):
+def on_inference_thread(fn, *args):
+    """fn(*args) on vitspace's one inference thread (at once when already there)."""
     if threading.current_thread().name.startswith("vitspace-inference"):
         return fn(*args)
     return _inference.submit(fn, *args).result()
@@ -76,7 +77,7 @@ class Classifier:
 
     def logits(self, images: list[Image.Image]) -> torch.Tensor:
         """Preprocess and forward on vitspace's inference thread; safe to call from any thread."""
-        return _on_inference_thread(self._logits, images)
+        return on_inference_thread(self._logits, images)
 
     @torch.inference_mode()
     def _logits(self, images: list[Image.Image]) -> torch.Tensor:
@@ -90,7 +91,7 @@ class Classifier:
         """Top-k labels with probabilities for one image (path, bytes, array or PIL image)."""
         image = load_image(image)
         t0 = time.perf_counter()
-        scores, idx = _on_inference_thread(self._topk, image, top_k)
+        scores, idx = on_inference_thread(self._topk, image, top_k)
         latency = (time.perf_counter() - t0) * 1000
         return Prediction(self.name, [(self.labels[i], round(s, 6)) for s, i in zip(scores, idx)], round(latency, 2))
 
