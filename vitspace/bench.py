@@ -31,10 +31,11 @@ import numpy as np
 import torch
 
 from . import atomic, cli
-from .compress import CompressConfig, compress_cached, versions, weights_identity
-from .cpuinfo import cpu_info, machine_class
+from .compress import GATE_AGREEMENT, CompressConfig, compress_cached, versions, weights_identity
+from .cpuinfo import cpu_info, machine_class, precision_plan
 from .errors import ConfigError, command
-from .export import Runner, pick_engine
+from .export import VARIANTS, Runner, pick_engine
+from .fastpath import record_fastest
 from .fidelity import Probe, example_images, folder_images
 from .hashing import config_key
 from .inference import get_classifier
@@ -102,7 +103,7 @@ class Report:
 
     def to_dict(self) -> dict:
         return {"machine": self.machine, "config": self.config, "seconds": self.seconds,
-                "results": [asdict(r) for r in self.results]}
+                "results": [asdict(r) for r in self.results], "verdict": self.verdict()}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Report":
@@ -111,6 +112,22 @@ class Report:
 
     def ok(self) -> list[Result]:
         return [r for r in self.results if r.status == "ok"]
+
+    def fastest_passing(self, batch: int = 1) -> Result | None:
+        """vitspace's fastest variant (not a peer) that passes the fidelity gate, at one batch size."""
+        rows = [r for r in self.ok() if not r.peer and r.batch == batch and (r.agreement or 0) >= GATE_AGREEMENT]
+        return min(rows, key=lambda r: r.p50_ms, default=None)
+
+    def best_peer(self, batch: int = 1) -> Result | None:
+        return min((r for r in self.ok() if r.peer and r.batch == batch), key=lambda r: r.p50_ms, default=None)
+
+    def verdict(self, batch: int = 1) -> dict | None:
+        """The fastest passing vitspace variant against the best peer, in this run: the ratio of their p50."""
+        ours, peer = self.fastest_passing(batch), self.best_peer(batch)
+        if not (ours and peer):
+            return None
+        return {"batch": batch, "fastest_passing": ours.variant, "p50_ms": ours.p50_ms, "best_peer": peer.variant,
+                "peer_p50_ms": peer.p50_ms, "ratio": round(ours.p50_ms / peer.p50_ms, 3)}
 
     def rows(self) -> list[dict]:
         """One row per variant and batch size for a table or plot, with the speed-up over eager fp32."""
@@ -133,7 +150,7 @@ class Report:
 def machine_info(threads: int | None = None) -> dict:
     info = cpu_info()
     return {"cpu": info.model, "machine": platform.machine(), "cores": os.cpu_count(), "class": machine_class(),
-            "capability": info.capability, "isa": list(info.flags),
+            "capability": info.capability, "isa": list(info.flags), "precision": precision_plan(info).describe(),
             "threads": threads or torch.get_num_threads(), "python": platform.python_version(),
             "torch": torch.__version__, "quantized_engine": pick_engine("auto"), "versions": versions()}
 
@@ -296,7 +313,11 @@ def bench(config: BenchConfig, progress: Callable[[str], None] | None = None,
         torch.set_num_threads(threads)
     conf = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()}
     conf.update(variants=list(names), artifacts=str(artifacts) if artifacts else None, origin=clf.origin)
-    return Report(machine_info(ctx.threads), conf, results, round(time.perf_counter() - t0, 1))
+    report = Report(machine_info(ctx.threads), conf, results, round(time.perf_counter() - t0, 1))
+    fastest = report.fastest_passing(min(config.batches))
+    if fastest and fastest.variant in VARIANTS:  # Classify's fast path runs it on this CPU class from now on
+        record_fastest(config.model, config.pretrained, fastest.variant, fastest.p50_ms, fastest.agreement)
+    return report
 
 
 def bench_key(config: BenchConfig) -> str:
@@ -365,8 +386,11 @@ def format_table(report: Report) -> str:
         lines.append(f"{head} {r['p50_ms']:>9.2f} {r['p90_ms']:>9.2f} {r['mean_ms']:>9.2f} {r['images_per_s']:>8.1f} "
                      f"{dash(r['speedup'], '.2f'):>6} {dash(r['size_mb'], '.1f'):>8} {dash(r['agreement'], '.1%'):>6} "
                      f"{dash(r['profiler_ms'], '.1f'):>8}")
-    m = report.machine
-    lines.append(f"{m['cpu']}, {m['cores']} cores, {m['threads']} threads, torch {m['torch']}, "
+    m, v = report.machine, report.verdict(min(r.batch for r in report.results) if report.results else 1)
+    if v:
+        lines.append(f"fastest passing vitspace variant {v['fastest_passing']} {v['p50_ms']:.2f} ms against the best "
+                     f"peer {v['best_peer']} {v['peer_p50_ms']:.2f} ms (batch {v['batch']}): ratio {v['ratio']:.2f}")
+    lines.append(f"{m.get('class', m['cpu'])}, {m['cores']} cores, {m['threads']} threads, torch {m['torch']}, "
                  f"int8 engine {m['quantized_engine']}")
     return "\n".join(lines)
 

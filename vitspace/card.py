@@ -185,10 +185,14 @@ def _fidelity(manifest: Manifest) -> dict | None:
     ok = [f for f in manifest.files if f.status == "ok" and f.fidelity]
     if not ok:
         return None
-    rows = [{"file": f.file, "agreement": _pct(f.fidelity.top1_agreement),
+    rows = [{"file": f.file, "agreement": _pct(f.fidelity.top1_agreement), "gate": f.gate or "",
              "max_diff": _num(f.fidelity.max_abs_logit_diff), "mean_diff": _num(f.fidelity.mean_abs_logit_diff),
              "accuracy": _pct(f.fidelity.accuracy) if f.fidelity.accuracy is not None else ""} for f in ok]
+    gate = manifest.gate
     return {"images": ok[0].fidelity.images, "source": _source(manifest), "rows": rows,
+            "gate": f"at least {gate['min_agreement']:.0%} top-1 agreement" + (
+                f" on at least {gate['min_images']} images" if gate.get("min_images") else "") if gate else None,
+            "cpu": _cell(manifest.cpu.get("class", "")) if manifest.cpu else None,
             "has_accuracy": any(f.fidelity.accuracy is not None for f in ok)}
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import atomic, cli
+from .cpuinfo import cpu_record, machine_class
 from .errors import ConfigError, command
 from .export import (
     VARIANTS,
@@ -39,6 +40,8 @@ from .registry import get_spec
 __all__ = ["CompressConfig", "compress", "compress_cached", "build_key", "weights_identity", "zip_build",
            "versions", "version_of", "main"]
 
+GATE_AGREEMENT = 0.99    # a faster file is a variant only when it gives the same answers as fp32
+GATE_MIN_IMAGES = 500    # on an image folder (--eval-data), at least this many of them
 _PACKAGES = ("torch", "executorch", "torchao", "onnx", "onnxruntime", "openvino", "nncf", "timm", "transformers")
 
 
@@ -89,7 +92,8 @@ def build_key(config: CompressConfig) -> str:
                        "formats": sorted(config.files), "engine": pick_engine(config.engine),
                        "eval_data": str(Path(config.eval_data).resolve()) if config.eval_data else None,
                        "limit": config.limit, "calibration_images": config.calibration_images,
-                       "pte_int8": config.pte_int8, "versions": versions()})
+                       "pte_int8": config.pte_int8, "versions": versions(),
+                       "cpu": machine_class()})  # int8 recipes and the gate's verdicts depend on the CPU
 
 
 def _reason(e: BaseException) -> str:
@@ -134,6 +138,15 @@ def _check(config: CompressConfig) -> None:
         raise ConfigError(f"pte_int8 must be 'static' or 'dynamic', not {config.pte_int8!r}")
 
 
+def gate(entry: FileEntry, min_images: int | None) -> str | None:
+    """The fidelity gate's verdict on a built file: pass, fail, or too few images to tell."""
+    if entry.status != "ok":
+        return None
+    if min_images and entry.fidelity.images < min_images:
+        return "too few images"
+    return "pass" if entry.fidelity.top1_agreement >= GATE_AGREEMENT else "fail"
+
+
 def compress(clf: Classifier, config: CompressConfig, progress: Callable[[str], None] | None = None) -> Manifest:
     """Build every requested variant of a loaded model in config.out, measure each in its own runtime,
     write manifest.json."""
@@ -149,10 +162,15 @@ def compress(clf: Classifier, config: CompressConfig, progress: Callable[[str], 
     with quantized_engine(engine):
         ctx = BuildContext(clf.module, probe.pixels[0], calibration, engine, config.pte_int8)
         files = [_build_one(VARIANTS[f], ctx, out, probe, say) for f in config.files]
+    min_images = GATE_MIN_IMAGES if config.eval_data else None
+    for f in files:
+        f.gate = gate(f, min_images)
     manifest = Manifest(clf.spec.name, config.pretrained, clf.origin, engine, build_key(config), versions(),
                         list(probe.pixels[0].shape),
                         {"source": probe.source, "count": len(probe.pixels), "calibration": len(calibration)},
-                        probe.accuracy(probe.reference), files)
+                        probe.accuracy(probe.reference), files,
+                        {"min_agreement": GATE_AGREEMENT, **({"min_images": min_images} if min_images else {})},
+                        cpu_record())
     atomic.write_text(out / MANIFEST, json.dumps(manifest.to_dict(), indent=2))
     return manifest
 
@@ -189,6 +207,7 @@ def zip_build(out: str | Path) -> Path:
 def _print_text(manifest: Manifest, out: Path) -> None:
     print(f"{manifest.model} ({manifest.weights_label}), engine {manifest.engine}, "
           f"{manifest.images['count']} images from {manifest.images['source']} -> {out}")
+    print(f"  {manifest.cpu['class']}; int8 activations {manifest.cpu['precision']['int8_activations']}")
     if manifest.eager_accuracy is not None:
         print(f"  eager fp32 accuracy {manifest.eager_accuracy:.2%}")
     for f in manifest.files:
@@ -197,7 +216,7 @@ def _print_text(manifest: Manifest, out: Path) -> None:
             continue
         fid = f.fidelity
         acc = f"  accuracy {fid.accuracy:.2%}" if fid.accuracy is not None else ""
-        print(f"  {f.file:<18} {f.size_bytes / 1e6:7.2f} MB  top-1 agreement {fid.top1_agreement:.2%}  "
+        print(f"  {f.file:<18} {f.size_bytes / 1e6:7.2f} MB  top-1 agreement {fid.top1_agreement:.2%} ({f.gate})  "
               f"max |dlogit| {fid.max_abs_logit_diff:.3g} (relative {fid.max_rel_logit_diff:.2g}){acc}")
 
 
@@ -211,14 +230,16 @@ def main(argv=None) -> int:
     p.add_argument("--engine", default="auto", choices=["auto", "x86", "onednn", "fbgemm", "qnnpack"],
                    help="quantized engine for int8 TorchScript (auto: x86 on x86-64, qnnpack on ARM)")
     p.add_argument("--eval-data", type=Path, help="ImageFolder DIR/<class>/*: fidelity images and accuracy")
-    p.add_argument("--limit", type=int, default=100, help="fidelity images at most (default 100)")
+    p.add_argument("--limit", type=int, help=f"fidelity images at most (default 100; with --eval-data "
+                                              f"{GATE_MIN_IMAGES}, the fidelity gate's minimum)")
     p.add_argument("--pte-int8", choices=["static", "dynamic"], default="static",
                    help="model-int8.pte activations: static, calibrated on the images (default), or dynamic")
     p.add_argument("--random-weights", action="store_true", help="architecture only: no weights needed")
     p.add_argument("--json", action="store_true", help="print the manifest as JSON")
     args = p.parse_args(argv)
+    limit = args.limit or (GATE_MIN_IMAGES if args.eval_data else 100)
     config = CompressConfig(args.model, args.out, tuple(dict.fromkeys(args.files)), args.engine, args.eval_data,
-                            args.limit, pte_int8=args.pte_int8, pretrained=not args.random_weights)
+                            limit, pte_int8=args.pte_int8, pretrained=not args.random_weights)
     _check(config)
     manifest = compress(get_classifier(config.model, config.pretrained), config,
                         progress=lambda m: print(m, file=sys.stderr, flush=True))

@@ -22,6 +22,7 @@ class FileEntry:
     size_bytes: int | None = None   # with companion files (an IR's weights)
     sha256: str | None = None
     fidelity: Fidelity | None = None
+    gate: str | None = None         # the fidelity gate's verdict: pass, fail, or too few images
     build_s: float | None = None
     reason: str | None = None       # why it failed or was skipped
 
@@ -38,6 +39,8 @@ class Manifest:
     images: dict                    # source, count, calibration count
     eager_accuracy: float | None
     files: list[FileEntry]
+    gate: dict = field(default_factory=dict)    # min_agreement, and min_images when measured on an image folder
+    cpu: dict = field(default_factory=dict)     # the CPU it was built and measured on, and its precision plan
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -56,6 +59,10 @@ class Manifest:
     def weights_label(self) -> str:
         return "pretrained" if self.pretrained else "architecture only"
 
+    def passing(self) -> list[FileEntry]:
+        """The files that built and passed the fidelity gate."""
+        return [f for f in self.files if f.status == "ok" and f.gate == "pass"]
+
     @property
     def failed(self) -> list[str]:
         return [f.file for f in self.files if f.status == "failed"]
@@ -73,7 +80,7 @@ class Manifest:
                 "times_smaller": round(base / f.size_bytes, 2) if base and f.size_bytes else None,
                 "top1_agreement": fid.top1_agreement if fid else None,
                 "max_abs_logit_diff": fid.max_abs_logit_diff if fid else None,
-                "accuracy": fid.accuracy if fid else None,
+                "accuracy": fid.accuracy if fid else None, "gate": f.gate,
                 "passes": ", ".join(f.passes), "notes": " ".join(f.notes) or (f.reason or "")})
         return rows
 

@@ -13,6 +13,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from .cpuinfo import precision_plan
 from .errors import MissingBackendError
 from .export import VARIANTS, Runner, quantized_engine, require
 from .export.torchscript import quantize_int8
@@ -67,6 +68,8 @@ def _eager(ctx: BenchContext) -> Runner:
 
 
 def _eager_bf16(ctx: BenchContext) -> Runner:
+    if not precision_plan().bf16:
+        raise Skip("bf16 is not native on this CPU (no AVX512-BF16 or AMX): emulated, it runs slower than fp32")
     model = copy.deepcopy(ctx.model).to(torch.bfloat16)
     return lambda x: model(x.to(torch.bfloat16))
 

@@ -6,6 +6,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..cpuinfo import precision_plan
 from .variant import BuildContext, Built, Runner, Variant, register
 
 __all__ = ["quantize_x86", "export_batched", "FAST_FILE"]
@@ -13,9 +14,13 @@ __all__ = ["quantize_x86", "export_batched", "FAST_FILE"]
 FAST_FILE = "model-int8-x86.pt2"
 
 
-def quantize_x86(model: nn.Module, *, example: torch.Tensor, calibration: list[torch.Tensor]) -> nn.Module:
+def quantize_x86(model: nn.Module, *, example: torch.Tensor, calibration: list[torch.Tensor],
+                 reduce_range: bool | None = None) -> nn.Module:
     """Static int8 by PT2E with the X86 inductor quantizer (oneDNN int8 kernels after torch.compile):
-    per-channel weights folded to int8, activation ranges calibrated on `calibration`; batch dynamic."""
+    per-channel weights folded to int8, activation ranges calibrated on `calibration`; batch dynamic.
+    reduce_range (7-bit activations; default: where the CPU has no VNNI) keeps int16 sums from saturating."""
+    if reduce_range is None:
+        reduce_range = precision_plan().int8_reduce_range
     if platform.machine().lower() not in ("x86_64", "amd64"):
         raise RuntimeError(f"the x86 int8 path needs an x86-64 CPU, not {platform.machine()}")
     from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
@@ -23,7 +28,8 @@ def quantize_x86(model: nn.Module, *, example: torch.Tensor, calibration: list[t
         X86InductorQuantizer,
         get_default_x86_inductor_quantization_config,
     )
-    quantizer = X86InductorQuantizer().set_global(get_default_x86_inductor_quantization_config())
+    config = get_default_x86_inductor_quantization_config(reduce_range=reduce_range)
+    quantizer = X86InductorQuantizer().set_global(config)
     with torch.no_grad():
         prepared = prepare_pt2e(export_batched(model, example).module(), quantizer)
         for x in calibration:
@@ -49,9 +55,11 @@ def _drop_unused_state(gm: torch.fx.GraphModule) -> None:
 
 
 def _build(ctx: BuildContext, path: Path) -> Built:
-    quantized = quantize_x86(ctx.model, example=ctx.example, calibration=ctx.calibration)
+    reduce_range = precision_plan().int8_reduce_range
+    quantized = quantize_x86(ctx.model, example=ctx.example, calibration=ctx.calibration, reduce_range=reduce_range)
     torch.export.save(export_batched(quantized, ctx.example), str(path))
-    return Built(["torch.export.export(dynamic batch)", "prepare_pt2e(X86InductorQuantizer, static)",
+    recipe = "static, reduce_range: 7-bit activations for a CPU without VNNI" if reduce_range else "static"
+    return Built(["torch.export.export(dynamic batch)", f"prepare_pt2e(X86InductorQuantizer, {recipe})",
                   f"calibrate on {len(ctx.calibration)} images", "convert_pt2e", "torch.export.save"],
                  ["run with torch.compile and inductor freezing: oneDNN int8 kernels for x86 (VNNI, AMX)"])
 

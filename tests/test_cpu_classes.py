@@ -1,0 +1,113 @@
+"""Right answers on every CPU: precision chosen per CPU class, the fidelity gate, and the fast path's choice.
+
+The CPU classes this project meets (AVX2 only; AVX-512 with VNNI) are emulated on any x86 machine with
+ATen's and oneDNN's own switches, each in a subprocess, since both are read when torch starts.
+"""
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from vitspace import compress as vc
+from vitspace import export, fastpath
+from vitspace.bench import BenchConfig, bench
+from vitspace.cpuinfo import CpuInfo, precision_plan
+from vitspace.export.pt2 import FAST_FILE
+from vitspace.fidelity import Fidelity
+from vitspace.manifest import FileEntry
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURE = ROOT / "tests" / "fixtures" / "cifar10-test"   # 1,000 CIFAR-10 test images
+MODEL = "deit-tiny-cifar10"
+CLASSES = {  # ATEN_CPU_CAPABILITY, ONEDNN_MAX_CPU_ISA
+    "avx2": ("avx2", "AVX2"),
+    "default-aten, avx2-onednn": ("default", "AVX2"),
+    "avx512-vnni": ("avx512", "AVX512_CORE_VNNI"),
+}
+x86 = pytest.mark.skipif(not torch.backends.cpu.get_cpu_capability().startswith(("AVX2", "AVX512")),
+                         reason="emulates lesser x86 CPUs: needs an x86 CPU with AVX2")
+
+
+def _run(code: str, aten: str, onednn: str, tmp_path: Path) -> dict:
+    env = {**__import__("os").environ, "ATEN_CPU_CAPABILITY": aten, "ONEDNN_MAX_CPU_ISA": onednn,
+           "VITSPACE_BUILDS": str(tmp_path / "builds"), "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def test_precision_plan_follows_the_cpu():
+    amx = CpuInfo("x86_64", "GenuineIntel", "Xeon", "AVX512", ("avx512_vnni", "avx512_bf16", "amx_int8", "amx_bf16"))
+    avx2 = CpuInfo("x86_64", "AuthenticAMD", "EPYC", "AVX2", ())
+    assert precision_plan(amx) == precision_plan(amx).__class__(int8_reduce_range=False, bf16=True)
+    assert precision_plan(avx2).int8_reduce_range and not precision_plan(avx2).bf16
+
+
+@x86
+@pytest.mark.parametrize("aten, onednn", CLASSES.values(), ids=CLASSES.keys())
+def test_plan_and_bench_under_emulated_cpus(aten, onednn, tmp_path):
+    code = ("import json; from vitspace.cpuinfo import precision_plan, cpu_record; "
+            "from vitspace.bench import BenchConfig, bench; "
+            "r = bench(BenchConfig('vit-tiny-cifar10', ('eager-bf16',), threads=1, limit=2, warmup=1, "
+            "pretrained=False)).results[0]; "
+            "print(json.dumps({'plan': precision_plan().__dict__, 'cpu': cpu_record(), 'bf16': r.status}))")
+    out = _run(code, aten, onednn, tmp_path)
+    native = onednn.startswith("AVX512") and aten == "avx512" and "avx512_bf16" in out["cpu"]["flags"]
+    assert out["plan"]["bf16"] == native and out["bf16"] == ("ok" if native else "skipped")
+    assert out["plan"]["int8_reduce_range"] == (onednn == "AVX2")
+    assert out["cpu"]["onednn_max_isa"] == onednn and f"oneDNN {onednn}" in out["cpu"]["class"]
+
+
+@pytest.mark.slow
+@x86
+@pytest.mark.parametrize("aten, onednn", CLASSES.values(), ids=CLASSES.keys())
+def test_fast_path_keeps_99_percent_agreement_under_each_cpu_class(aten, onednn, tmp_path):
+    code = ("import json; from vitspace.compress import CompressConfig, compress; "
+            "from vitspace.inference import get_classifier; "
+            f"m = compress(get_classifier('{MODEL}'), CompressConfig('{MODEL}', '{tmp_path / 'out'}', "
+            f"('{FAST_FILE}',), eval_data='{FIXTURE}', limit=1000)); "
+            "f = m.files[0]; print(json.dumps({'status': f.status, 'gate': f.gate, 'agreement': "
+            "f.fidelity.top1_agreement, 'passes': f.passes, 'cpu': m.cpu}))")
+    out = _run(code, aten, onednn, tmp_path)
+    assert out["status"] == "ok" and out["agreement"] >= 0.99 and out["gate"] == "pass", out
+    assert any("reduce_range" in p for p in out["passes"]) == (onednn == "AVX2")
+
+
+def test_the_gate_needs_99_percent_and_enough_images():
+    fid = Fidelity(images=500, top1_agreement=0.99, max_abs_logit_diff=0.1, mean_abs_logit_diff=0.01)
+    entry = FileEntry("x", "pt2", "r", "int8", "ok", fidelity=fid)
+    assert vc.gate(entry, 500) == "pass"
+    assert vc.gate(dataclasses.replace(entry, fidelity=dataclasses.replace(fid, top1_agreement=0.985)), 500) == "fail"
+    assert vc.gate(dataclasses.replace(entry, fidelity=dataclasses.replace(fid, images=499)), 500) == "too few images"
+    assert vc.gate(dataclasses.replace(entry, fidelity=dataclasses.replace(fid, images=10)), None) == "pass"
+    assert vc.gate(dataclasses.replace(entry, status="failed", fidelity=None), 500) is None
+
+
+def test_fast_path_skips_a_file_that_fails_the_gate_and_says_so(monkeypatch, tmp_path):
+    monkeypatch.setenv("VITSPACE_BUILDS", str(tmp_path))
+    noise = dataclasses.replace(export.VARIANTS[FAST_FILE], load=lambda path, threads=None: (
+        lambda x: torch.randn(x.shape[0], 10)))  # built fine, answers at random
+    monkeypatch.setitem(export.VARIANTS, FAST_FILE, noise)
+    monkeypatch.setattr(fastpath, "_fast", fastpath.Memo())
+    fast = fastpath.fast_classifier("vit-tiny-cifar10", pretrained=False)
+    note = fastpath.fast_note("vit-tiny-cifar10", pretrained=False)
+    assert note.startswith("fast path: `int8.pt`") and f"{FAST_FILE} did not pass the fidelity gate" in note
+    assert fast.fast and fast.predict(ROOT / "examples" / "cat.jpg").label
+
+
+def test_bench_records_the_fastest_passing_variant_and_the_fast_path_uses_it(monkeypatch, tmp_path):
+    monkeypatch.setenv("VITSPACE_BUILDS", str(tmp_path))
+    report = bench(BenchConfig("vit-tiny-cifar10", ("eager-fp32", "int8.pt", "mobile-tutorial-qnnpack"),
+                               threads=1, limit=2, warmup=1, pretrained=False))
+    verdict = report.to_dict()["verdict"]
+    assert verdict["best_peer"] == "mobile-tutorial-qnnpack" and verdict["fastest_passing"] in ("eager-fp32", "int8.pt")
+    record = fastpath.recorded_fastest("vit-tiny-cifar10", pretrained=False)
+    if verdict["fastest_passing"] == "int8.pt":  # a file: recorded for the fast path on this CPU class
+        assert record["variant"] == "int8.pt" and fastpath._candidates("vit-tiny-cifar10", False)[0] == "int8.pt"
+    else:
+        assert record is None
