@@ -87,3 +87,14 @@ def test_the_registry_is_a_leaf_that_the_factory_imports():
 @pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_no_module_is_over_450_lines(path):
     assert len(path.read_text().splitlines()) <= MAX_LINES
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("verb", ["catalog", "classify", "evaluate", "explain", "distill", "compress", "bench",
+                                  "card", "publish"])
+def test_every_command_starts_without_importing_itself_twice(verb):
+    import subprocess
+    import sys
+    proc = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-m", f"vitspace.{verb}", "--help"],
+                          cwd=PACKAGE.parent, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and f"python -m vitspace.{verb}" in proc.stdout, proc.stderr[-2000:]
