@@ -28,8 +28,8 @@ BUILDS = builds_root()
 SERVED = [str(BUILDS), str(EXAMPLES_DIR)]
 log = logging.getLogger("vitspace.app")
 TABLE = {"file": "file", "format": "format", "runtime": "runtime", "status": "status", "size_mb": "MB",
-         "times_smaller": "x smaller", "top1_agreement": "top-1 agreement", "max_abs_logit_diff": "max |dlogit|",
-         "accuracy": "accuracy", "passes": "passes", "notes": "notes"}
+         "times_smaller": "x smaller", "top1_agreement": "top-1 agreement", "gate": "fidelity gate",
+         "max_abs_logit_diff": "max |dlogit|", "accuracy": "accuracy", "passes": "passes", "notes": "notes"}
 BENCH_TABLE = {"variant": "variant", "runtime": "runtime", "peer": "peer", "batch": "batch", "status": "status",
                "p50_ms": "p50 ms", "p90_ms": "p90 ms", "mean_ms": "mean ms", "images_per_s": "images/s",
                "speedup": "x eager fp32", "size_mb": "MB", "agreement": "top-1 agreement",
@@ -151,7 +151,9 @@ def build(model: str, formats: list[str], engine: str, random_weights: bool, pro
     snippets = "\n\n".join(f"**{f.file}** ({f.runtime})\n```{VARIANTS[f.file].language}\n"
                             f"{usage_snippet(f.file, input_size=size)}```" for f in ok)
     about = (f"**{manifest.model}** ({manifest.weights_label}), int8 engine `{manifest.engine}`, fidelity on "
-             f"{manifest.images['count']} images from {manifest.images['source']}.")
+             f"{manifest.images['count']} images from {manifest.images['source']}; a file passes the gate with at "
+             f"least {manifest.gate['min_agreement']:.0%} top-1 agreement with fp32. Built on "
+             f"{manifest.cpu['class']}: int8 activations {manifest.cpu['precision']['int8_activations']}.")
     failed = [f"{f.file} {f.status}: {f.reason}" for f in manifest.files if f.status != "ok"]
     if failed:
         about += "\n\nNot built: " + "; ".join(failed)
