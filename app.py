@@ -15,7 +15,7 @@ from vitspace import bench as vb
 from vitspace import card as vcard
 from vitspace import compress as vc
 from vitspace import explain as vx
-from vitspace.export import VARIANTS, usage_snippet
+from vitspace.export import VARIANTS, default_files, usage_snippet
 from vitspace.paths import builds_root
 from vitspace.peers import BENCH_VARIANTS
 
@@ -71,10 +71,11 @@ def _confidences(p: vs.Prediction) -> dict[str, float]:
     return dict(p.topk)
 
 
-def _summary(c: vs.Comparison) -> str:
+def _summary(c: vs.Comparison, fast_notes: list[str] = ()) -> str:
     rows = "\n".join(f"| {p.model} | {p.label} | {p.topk[0][1]:.1%} | {p.latency_ms:.1f} ms |" for p in c.predictions)
     verdict = "**The models agree.**" if c.agree else "**The models disagree.**"
-    return f"{verdict}\n\n| model | top-1 | probability | latency |\n|---|---|---|---|\n{rows}"
+    fast = "".join(f"\n\n{p.model}: {n}" for p, n in zip(c.predictions, fast_notes) if n)
+    return f"{verdict}\n\n| model | top-1 | probability | latency |\n|---|---|---|---|\n{rows}{fast}"
 
 
 def handled(what: str):
@@ -123,7 +124,8 @@ def classify(image, model_a: str, model_b: str, random_weights: bool, fast: bool
         c, explanations = vx.compare_explained(image, models, top_k=TOP_K, pretrained=pretrained, method=method)
     a, b = c.predictions
     maps = [vx.figure(e) if e else None for e in explanations]
-    return (gr.Label(_confidences(a), label=a.model), gr.Label(_confidences(b), label=b.model), _summary(c),
+    notes = [vs.fast_note(m, pretrained) for m in models] if fast else []
+    return (gr.Label(_confidences(a), label=a.model), gr.Label(_confidences(b), label=b.model), _summary(c, notes),
             *maps, _heads(explanations))
 
 
@@ -263,7 +265,7 @@ def build_demo() -> gr.Blocks:
                 c_engine = gr.Dropdown(["auto", "x86", "onednn", "fbgemm", "qnnpack"], value="auto",
                                        label="int8 engine (auto: x86 on x86-64, qnnpack on ARM)")
                 c_random = gr.Checkbox(False, label="Architecture only (random weights)")
-            c_formats = gr.CheckboxGroup(list(VARIANTS), value=list(VARIANTS), label="Files")
+            c_formats = gr.CheckboxGroup(list(VARIANTS), value=list(default_files()), label="Files")
             c_run = gr.Button("Build", variant="primary")
             c_about = gr.Markdown(elem_id="compress-about")
             c_table = gr.Dataframe(headers=list(TABLE.values()), elem_id="compress-table", wrap=True,

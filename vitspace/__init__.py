@@ -12,7 +12,7 @@ from .inference import Classifier, Comparison, Prediction, default_pair, get_cla
 from .registry import ModelSpec, get_spec, list_models  # noqa: E402
 
 __all__ = ["VitspaceError", "Classifier", "Comparison", "Prediction", "compare", "classifier", "default_pair",
-           "get_classifier", "FastPathUnavailable", "ImageError", "MissingBackendError", "load_image",
+           "fast_note", "get_classifier", "FastPathUnavailable", "ImageError", "MissingBackendError", "load_image",
            "WeightsUnavailableError", "ModelSpec", "ModelInfo", "model_info", "UnknownModelError", "create_model",
            "get_spec", "list_models"]
 __version__ = "0.1.0"
@@ -21,7 +21,7 @@ __version__ = "0.1.0"
 def __getattr__(name: str):
     # the fast path imports the compress command's module: loaded on first use, so that
     # `python -m vitspace.compress` does not find itself already imported
-    if name in ("compare", "classifier"):
+    if name in ("compare", "classifier", "fast_note"):
         from . import fastpath
         return getattr(fastpath, name)
     raise AttributeError(f"module 'vitspace' has no attribute {name!r}")

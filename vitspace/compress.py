@@ -13,7 +13,7 @@ import json
 import sys
 import time
 import zipfile
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Callable
@@ -25,6 +25,7 @@ from .export import (
     VARIANTS,
     BuildContext,
     Variant,
+    default_files,
     expected_deprecations,
     missing_packages,
     pick_engine,
@@ -49,7 +50,7 @@ _PACKAGES = ("torch", "executorch", "torchao", "onnx", "onnxruntime", "openvino"
 class CompressConfig:
     model: str                                  # registry name or local transformers folder
     out: Path                                   # output folder, created if missing
-    files: tuple[str, ...] = tuple(VARIANTS)    # variant files to build (vitspace.export.VARIANTS)
+    files: tuple[str, ...] = field(default_factory=default_files)  # variant files to build (export.VARIANTS)
     engine: str = "auto"                        # quantized engine for int8 TorchScript; auto: by CPU
     eval_data: Path | None = None               # ImageFolder DIR/<class>/*: images and accuracy
     limit: int = 100                            # fidelity images at most, spread over the classes
@@ -225,8 +226,9 @@ def main(argv=None) -> int:
     p = cli.parser("compress", __doc__)
     p.add_argument("--model", required=True, help="registry name or local transformers folder")
     p.add_argument("--out", required=True, type=Path, help="output folder")
-    p.add_argument("--files", "--formats", nargs="+", choices=list(VARIANTS), default=list(VARIANTS),
-                   metavar="FILE", help=f"files to build (default all): {' '.join(VARIANTS)}")
+    p.add_argument("--files", "--formats", nargs="+", choices=list(VARIANTS), default=list(default_files()),
+                   metavar="FILE", help=f"files to build: {' '.join(VARIANTS)} (default: all but token "
+                                       f"merging's, {' '.join(default_files())})")
     p.add_argument("--engine", default="auto", choices=["auto", "x86", "onednn", "fbgemm", "qnnpack"],
                    help="quantized engine for int8 TorchScript (auto: x86 on x86-64, qnnpack on ARM)")
     p.add_argument("--eval-data", type=Path, help="ImageFolder DIR/<class>/*: fidelity images and accuracy")

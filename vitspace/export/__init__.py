@@ -13,6 +13,7 @@ from .variant import (
     Built,
     Runner,
     Variant,
+    default_files,
     expected_deprecations,
     get_variant,
     missing_packages,
@@ -21,9 +22,8 @@ from .variant import (
     usage_snippet,
 )
 
-__all__ = ["VARIANTS", "Variant", "get_variant", "Built", "BuildContext", "Runner", "register", "require",
-           "missing_packages",
-           "usage_snippet", "expected_deprecations", "pick_engine", "quantized_engine"]
+__all__ = ["VARIANTS", "Variant", "default_files", "get_variant", "Built", "BuildContext", "Runner", "register",
+           "require", "missing_packages", "usage_snippet", "expected_deprecations", "pick_engine", "quantized_engine"]
 
 _INFRASTRUCTURE = {"variant", "engine"}
 for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):

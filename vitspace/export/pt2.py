@@ -1,5 +1,8 @@
 """The fast x86 CPU path: static int8 by PT2E with the X86 inductor quantizer, saved as an exported
-program (`.pt2`) and run by torch.compile, whose freezing passes lower it to oneDNN int8 kernels."""
+program (`.pt2`) and run by torch.compile, whose freezing passes lower it to oneDNN int8 kernels.
+
+Token merging (`vitspace.tome`) does less work instead: `model-tome-rR.pt2` merges R tokens per block in
+fp32, `model-int8-x86-tome-rR.pt2` does both. Their programs hold aten ops only and load like the others."""
 import platform
 from pathlib import Path
 
@@ -7,11 +10,13 @@ import torch
 from torch import nn
 
 from ..cpuinfo import precision_plan
+from ..tome import apply_tome, name_for
 from .variant import BuildContext, Built, Runner, Variant, register
 
-__all__ = ["quantize_x86", "export_batched", "FAST_FILE"]
+__all__ = ["quantize_x86", "export_batched", "FAST_FILE", "TOME_RATES"]
 
 FAST_FILE = "model-int8-x86.pt2"
+TOME_RATES = (8, 16)  # tokens merged per block: DeiT-B keeps about 3/4 and 1/2 of its work
 
 
 def quantize_x86(model: nn.Module, *, example: torch.Tensor, calibration: list[torch.Tensor],
@@ -54,14 +59,36 @@ def _drop_unused_state(gm: torch.fx.GraphModule) -> None:
             delattr(gm.get_submodule(owner) if owner else gm, attr)
 
 
-def _build(ctx: BuildContext, path: Path) -> Built:
-    reduce_range = precision_plan().int8_reduce_range
-    quantized = quantize_x86(ctx.model, example=ctx.example, calibration=ctx.calibration, reduce_range=reduce_range)
-    torch.export.save(export_batched(quantized, ctx.example), str(path))
-    recipe = "static, reduce_range: 7-bit activations for a CPU without VNNI" if reduce_range else "static"
-    return Built(["torch.export.export(dynamic batch)", f"prepare_pt2e(X86InductorQuantizer, {recipe})",
-                  f"calibrate on {len(ctx.calibration)} images", "convert_pt2e", "torch.export.save"],
-                 ["run with torch.compile and inductor freezing: oneDNN int8 kernels for x86 (VNNI, AMX)"])
+def _tome(ctx: BuildContext, r: int) -> nn.Module:
+    return ctx.once(f"tome-r{r}", lambda: apply_tome(ctx.model, r).eval()) if r else ctx.model
+
+
+def _int8_builder(r: int = 0):
+    def build(ctx: BuildContext, path: Path) -> Built:
+        reduce_range = precision_plan().int8_reduce_range
+        model = _tome(ctx, r)
+        quantized = quantize_x86(model, example=ctx.example, calibration=ctx.calibration, reduce_range=reduce_range)
+        torch.export.save(export_batched(quantized, ctx.example), str(path))
+        recipe = "static, reduce_range: 7-bit activations for a CPU without VNNI" if reduce_range else "static"
+        return Built([*_tome_pass(model), "torch.export.export(dynamic batch)",
+                      f"prepare_pt2e(X86InductorQuantizer, {recipe})", f"calibrate on {len(ctx.calibration)} images",
+                      "convert_pt2e", "torch.export.save"],
+                     ["run with torch.compile and inductor freezing: oneDNN int8 kernels for x86 (VNNI, AMX)"])
+    return build
+
+
+def _fp32_builder(r: int):
+    def build(ctx: BuildContext, path: Path) -> Built:
+        model = _tome(ctx, r)
+        torch.export.save(export_batched(model, ctx.example), str(path))
+        return Built([*_tome_pass(model), "torch.export.export(dynamic batch)", "torch.export.save"],
+                     ["run with torch.compile"])
+    return build
+
+
+def _tome_pass(model: nn.Module) -> list[str]:
+    r = getattr(model, "r", 0)
+    return [f"token merging: {r} per block, tokens leaving the blocks {model.tokens}"] if r else []
 
 
 def _load(path: Path, threads: int | None = None) -> Runner:
@@ -88,5 +115,12 @@ pixels = torch.rand(1, 3, {size}, {size})  # preprocessed as for the original mo
 with torch.no_grad():
     logits = model(pixels)
 '''
-register(Variant(FAST_FILE, "pt2", "torch.compile (inductor, x86)", "int8", _build, _load, SNIPPET,
+register(Variant(FAST_FILE, "pt2", "torch.compile (inductor, x86)", "int8", _int8_builder(), _load, SNIPPET,
                  "Python, fast x86 CPU path (`torch.compile`)", "pt2", torch_ops=True, order=40))
+for _r in TOME_RATES:
+    register(Variant(name_for(_r, "model.pt2"), "pt2", "torch.compile (inductor)", "fp32", _fp32_builder(_r), _load,
+                     SNIPPET, f"Python, token merging r={_r} (`torch.compile`)", "pt2", torch_ops=True,
+                     order=70 + 2 * _r, default=False))
+    register(Variant(name_for(_r, FAST_FILE), "pt2", "torch.compile (inductor, x86)", "int8", _int8_builder(_r), _load,
+                     SNIPPET, f"Python, fast x86 CPU path with token merging r={_r} (`torch.compile`)", "pt2",
+                     torch_ops=True, order=71 + 2 * _r, default=False))

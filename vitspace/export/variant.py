@@ -13,8 +13,8 @@ from torch import nn
 
 from ..errors import ConfigError, MissingBackendError
 
-__all__ = ["Variant", "Built", "BuildContext", "Runner", "VARIANTS", "register", "require", "missing_packages",
-           "usage_snippet", "expected_deprecations"]
+__all__ = ["Variant", "Built", "BuildContext", "Runner", "VARIANTS", "default_files", "register", "require",
+           "missing_packages", "usage_snippet", "expected_deprecations"]
 
 Runner = Callable[[torch.Tensor], torch.Tensor]
 
@@ -59,6 +59,7 @@ class Variant:
     packages: tuple[tuple[str, str], ...] = ()      # (module, pip package) it needs beyond torch
     companions: tuple[str, ...] = ()                # files written beside it (weights of an IR)
     order: int = 100                                # place in tables and menus
+    default: bool = True                            # built unless files are named (compress, Compress tab)
 
     @property
     def files(self) -> tuple[str, ...]:
@@ -73,6 +74,10 @@ def register(variant: Variant) -> Variant:
     VARIANTS.clear()
     VARIANTS.update((v.file, v) for v in ordered)
     return variant
+
+
+def default_files() -> tuple[str, ...]:
+    return tuple(f for f, v in VARIANTS.items() if v.default)
 
 
 def get_variant(file: str) -> Variant:
