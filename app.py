@@ -1,13 +1,24 @@
 """vitspace demo: ViT and DeiT side by side. Widgets only; the work is in the vitspace package."""
 import base64
 import functools
+import importlib.util
 import logging
 import os
+import sys
 import threading
 from pathlib import Path
 
-import gradio as gr
+# Read when torch loads: between forwards, the model's threads sleep instead of spinning on the cores that HTTP,
+# decoding and drawing need. 20 clients on 2 cores: 44 requests/s instead of 36; DeiT-S and larger lose nothing.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# Gradio tries `import matplotlib` twice per event; where it is not installed, each try searches sys.path again
+# (py-spy: a tenth of the server's samples outside the models). None in sys.modules makes it fail at once.
+if importlib.util.find_spec("matplotlib") is None:
+    sys.modules["matplotlib"] = None
+
+import gradio as gr  # noqa: E402
 import pandas as pd
+from fastapi.responses import JSONResponse
 from huggingface_hub import ModelCard
 
 import vitspace as vs
@@ -16,13 +27,28 @@ from vitspace import card as vcard
 from vitspace import compress as vc
 from vitspace import explain as vx
 from vitspace.export import VARIANTS, default_files, usage_snippet
+from vitspace.inference import MAX_BATCH
 from vitspace.paths import builds_root
 from vitspace.peers import BENCH_VARIANTS
+from vitspace.serving import limit_malloc_arenas
 
 EXAMPLES_DIR = Path(__file__).resolve().with_name("examples")
 EXAMPLES = sorted(str(p) for p in EXAMPLES_DIR.glob("*.jpg"))
 TOP_K = 5
-CONCURRENCY = 2  # requests at once: one decodes its upload while the other runs the models
+CONCURRENCY = 2  # requests at once per event, unless it says otherwise
+# Classify requests wait together for the inference thread, which runs them in batches: room for one batch
+# running, the next gathering, and the figures of the last being drawn
+CLASSIFY_CONCURRENCY = 3 * MAX_BATCH
+QUEUE_SIZE = 64  # requests waiting beyond those; more are told the app is busy
+BUSY = "The app is busy: too many requests are waiting. Try again in a moment."
+# Each plain API call is a session of its own, which Gradio keeps with its last outputs (10,000 by default). 128
+# keep memory flat under a crowd; a browser tab idle through 128 others' calls then builds its files again
+# (from the cache) before rendering the model card.
+SESSIONS = 128
+# Gradio redoes a pandas summary of its last 10,000 events after each event, read only by its monitoring page
+# (off here): once every 1,000 events over the last 1,000 instead
+os.environ.setdefault("GRADIO_ANALYTICS_CACHE_FREQUENCY", "1000")
+os.environ.setdefault("GRADIO_ANALYTICS_MAX_EVENTS", "1000")
 BUILDS = builds_root()
 # the only folders Gradio may serve besides its own cache: never HOME, where the Hub token lives
 SERVED = [str(BUILDS), str(EXAMPLES_DIR)]
@@ -60,6 +86,19 @@ class RawImage(gr.Image):
         return payload.path
 
 
+class Label(gr.Label):
+    """gr.Label whose API schema is worked out once. Each answer retitles the label with its model, for which
+    Gradio builds a new component and redoes the schema with pydantic: 2-3 ms of every request."""
+
+    is_template = True  # same front end as gr.Label
+    _schema: dict | None = None
+
+    def api_info(self) -> dict:
+        if Label._schema is None:
+            Label._schema = super().api_info()
+        return Label._schema
+
+
 def _choices() -> list[tuple[str, str]]:
     def label(name: str) -> str:
         info = vs.model_info(name)
@@ -72,10 +111,14 @@ def _confidences(p: vs.Prediction) -> dict[str, float]:
 
 
 def _summary(c: vs.Comparison, fast_notes: list[str] = ()) -> str:
-    rows = "\n".join(f"| {p.model} | {p.label} | {p.topk[0][1]:.1%} | {p.latency_ms:.1f} ms |" for p in c.predictions)
+    rows = "\n".join(f"| {p.model} | {p.label} | {p.topk[0][1]:.1%} | {p.latency_ms:.1f} ms | {p.batch} |"
+                     for p in c.predictions)
     verdict = "**The models agree.**" if c.agree else "**The models disagree.**"
+    head = "| model | top-1 | probability | latency | images in the batch |\n|---|---|---|---|---|"
+    shared = any(p.batch > 1 for p in c.predictions)
+    note = "\n\nImages sent at the same time share a forward pass; its latency is the whole batch's." if shared else ""
     fast = "".join(f"\n\n{p.model}: {n}" for p, n in zip(c.predictions, fast_notes) if n)
-    return f"{verdict}\n\n| model | top-1 | probability | latency |\n|---|---|---|---|\n{rows}{fast}"
+    return f"{verdict}\n\n{head}\n{rows}{note}{fast}"
 
 
 def handled(what: str):
@@ -118,14 +161,14 @@ def classify(image, model_a: str, model_b: str, random_weights: bool, fast: bool
     if image is None:
         raise gr.Error("Upload an image, take one with the webcam, paste one, or click an example.")
     models, pretrained = [model_a, model_b], not random_weights
-    if fast:  # the compiled int8 program keeps no attention to show
-        c, explanations = vs.compare(image, models, top_k=TOP_K, pretrained=pretrained, fast=True), [None, None]
+    if fast or method == "off":  # the compiled int8 program keeps no attention to show; "off" asks for none
+        c, explanations = vs.compare(image, models, top_k=TOP_K, pretrained=pretrained, fast=fast), [None, None]
     else:
         c, explanations = vx.compare_explained(image, models, top_k=TOP_K, pretrained=pretrained, method=method)
     a, b = c.predictions
     maps = [vx.figure(e) if e else None for e in explanations]
     notes = [vs.fast_note(m, pretrained) for m in models] if fast else []
-    return (gr.Label(_confidences(a), label=a.model), gr.Label(_confidences(b), label=b.model), _summary(c, notes),
+    return (Label(_confidences(a), label=a.model), Label(_confidences(b), label=b.model), _summary(c, notes),
             *maps, _heads(explanations))
 
 
@@ -240,24 +283,27 @@ def build_demo() -> gr.Blocks:
                     gr.Examples(EXAMPLES, inputs=image, label="Examples (CIFAR-10 test images)", elem_id="examples")
                 with gr.Column():
                     with gr.Row():
-                        label_a = gr.Label(num_top_classes=TOP_K, label="Model A", elem_id="label-a")
-                        label_b = gr.Label(num_top_classes=TOP_K, label="Model B", elem_id="label-b")
+                        label_a = Label(num_top_classes=TOP_K, label="Model A", elem_id="label-a")
+                        label_b = Label(num_top_classes=TOP_K, label="Model B", elem_id="label-b")
                     summary = gr.Markdown(elem_id="summary")
             with gr.Row():
-                method = gr.Radio([("attention rollout", "rollout"), ("last layer", "last")], value="rollout",
+                method = gr.Radio([("attention rollout", "rollout"), ("last layer", "last"),
+                                   ("off (faster answers, no maps or heads)", "off")], value="rollout",
                                   label="Attention map (class token; DeiT's distillation token beside it)")
             with gr.Row():
-                map_a = gr.Image(label="Model A: where it looks", elem_id="map-a", interactive=False, format="png",
+                # JPEG: a tenth of PNG's encoding time for these figures, their text still crisp
+                map_a = gr.Image(label="Model A: where it looks", elem_id="map-a", interactive=False, format="jpeg",
                                  show_label=False)
-                map_b = gr.Image(label="Model B: where it looks", elem_id="map-b", interactive=False, format="png",
+                map_b = gr.Image(label="Model B: where it looks", elem_id="map-b", interactive=False, format="jpeg",
                                  show_label=False)
             heads = gr.Markdown(elem_id="heads")
             inputs = [image, model_a, model_b, random_weights, fast, method]
             outputs = [label_a, label_b, summary, map_a, map_b, heads]
-            run.click(classify, inputs, outputs, api_name="classify")
+            batched = dict(concurrency_limit=CLASSIFY_CONCURRENCY, concurrency_id="classify")
+            run.click(classify, inputs, outputs, api_name="classify", **batched)
             for trigger in (image.change, model_a.change, model_b.change, random_weights.change, fast.change,
                             method.change):
-                trigger(refresh, inputs, outputs, api_name=False)
+                trigger(refresh, inputs, outputs, api_name=False, **batched)
         with gr.Tab("Compress"):
             gr.Markdown("Build deployable files, check each in its own runtime against the fp32 model, download them.")
             with gr.Row():
@@ -315,6 +361,11 @@ def build_demo() -> gr.Blocks:
     return demo
 
 
+async def _busy(request, exc):
+    """Gradio's 503 (its queue is full, or it is stopping) in words a user can act on; the browser says its own."""
+    return JSONResponse({"detail": BUSY}, status_code=503, headers={"Retry-After": "2"})
+
+
 def _warm(names) -> None:
     for name in names:
         try:
@@ -326,6 +377,8 @@ def _warm(names) -> None:
 demo = build_demo()
 
 if __name__ == "__main__":
+    limit_malloc_arenas()
     threading.Thread(target=_warm, args=(vs.default_pair(),), daemon=True).start()
-    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=64).launch(
-        max_file_size="25mb", allowed_paths=SERVED, css=CSS)
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE).launch(
+        max_file_size="25mb", allowed_paths=SERVED, css=CSS, state_session_capacity=SESSIONS,
+        app_kwargs={"exception_handlers": {503: _busy}})

@@ -26,7 +26,7 @@ class App:
 def app():
     """`python app.py` launched from the repository as the README says, with a user's fresh HOME."""
     home = fresh_home()
-    with running_app(home) as (url, log):
+    with running_app(home) as (url, log, _):
         yield App(url, home, log)
     remove(home, log)
 

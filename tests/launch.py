@@ -9,6 +9,7 @@ import time
 import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parent.parent
 # Gradio serves what lies under the temp dir and the working dir: a HOME there would hide files it refuses to serve
@@ -34,9 +35,15 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+class Running(NamedTuple):
+    url: str
+    log: Path
+    pid: int
+
+
 @contextmanager
 def running_app(home: Path, cwd: Path = ROOT, app: Path = ROOT / "app.py", timeout: float = 180, **env: str):
-    """Yields (url, log path) of `python APP` started in CWD; stops it afterwards."""
+    """Yields the url, log path and process id of `python APP` started in CWD; stops it afterwards."""
     port = _free_port()
     log_path = home.parent / f"{home.name}-app.log"
     with open(log_path, "w") as log:
@@ -53,7 +60,7 @@ def running_app(home: Path, cwd: Path = ROOT, app: Path = ROOT / "app.py", timeo
                 if proc.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError(f"app did not start:\n{log_path.read_text()}") from None
                 time.sleep(0.5)
-        yield url, log_path
+        yield Running(url, log_path, proc.pid)
     finally:
         proc.terminate()
         try:

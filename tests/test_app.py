@@ -54,6 +54,18 @@ def test_api_shows_attention_maps_and_deits_two_heads(client):
     assert "teacher resnet9-cifar10" in heads and "do the heads agree?" in heads
 
 
+def test_api_fast_path_answers_as_eager_and_says_which_file_it_ran(client):
+    eager = _assert_answer(_classify(client, EXAMPLES / "ship.jpg"))
+    fast = True  # inputs: image, model A, model B, architecture only, fast path, attention method
+    result = client.predict(handle_file(str(EXAMPLES / "ship.jpg")), *PAIR, False, fast, "rollout",
+                            api_name="/classify")
+    fast_pair = tuple(f"{model} [fast]" for model in PAIR)
+    assert _assert_answer(result, fast_pair) == eager
+    for model in fast_pair:  # a file that passed the fidelity gate on this CPU, named next to the answer
+        assert f"{model}: fast path: `" in result[2]
+    assert result[3] is None and result[4] is None  # the compiled program keeps no attention to show
+
+
 def test_api_labels_architecture_only_models(client):
     label_a, _, summary, *_ = _classify(client, EXAMPLES / "ship.jpg", "deit-tiny", PAIR[1], random_weights=True)
     assert "architecture only" in label_a["label"] and "architecture only" in summary

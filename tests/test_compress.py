@@ -308,7 +308,7 @@ def test_fast_path_classifies_like_the_eager_model(tmp_path, monkeypatch):
     from vitspace.data import list_image_folder
     monkeypatch.setenv("VITSPACE_BUILDS", str(tmp_path))
     eager, fast = get_classifier(MODEL), fast_classifier(MODEL)
-    assert fast.name == f"{MODEL} [fast int8]" and fast_classifier(MODEL) is fast
+    assert fast.name == f"{MODEL} [fast]" and fast_classifier(MODEL) is fast
     assert len(list(tmp_path.glob(f"*/{MANIFEST}"))) == 1
     items, _ = list_image_folder(EVAL_DATA)
     paths = [p for p, _ in items[::50]]

@@ -35,7 +35,7 @@ def space():
     app_dir = _copy_repo(home / "app")
     cache = build_hub_cache(root / "hf-cache")
     env = {"HF_HUB_CACHE": str(cache)}
-    with running_app(home, cwd=app_dir, app=app_dir / "app.py", **env) as (url, log):
+    with running_app(home, cwd=app_dir, app=app_dir / "app.py", **env) as (url, log, _):
         yield url, home, app_dir, env, log
     remove(root)
 
@@ -82,7 +82,7 @@ def test_app_started_from_another_folder_builds_benchmarks_and_renders_the_card(
     from huggingface_hub import ModelCard
     home = fresh_home("elsewhere")
     try:
-        with running_app(home, cwd=home) as (url, _):
+        with running_app(home, cwd=home) as (url, _, _):
             client = Client(url, verbose=False)
             a, b, *_ = client.predict(handle_file(str(EXAMPLES / "dog.jpg")), "vit-tiny-cifar10", "deit-tiny-cifar10",
                                      False, api_name="/classify")

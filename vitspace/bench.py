@@ -152,6 +152,8 @@ def machine_info(threads: int | None = None) -> dict:
     return {"cpu": info.model, "machine": platform.machine(), "cores": os.cpu_count(), "class": machine_class(),
             "capability": info.capability, "isa": list(info.flags), "precision": precision_plan(info).describe(),
             "threads": threads or torch.get_num_threads(), "python": platform.python_version(),
+            # the demo app lets idle threads sleep (PASSIVE): small models' batch-1 calls then take longer
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "default"),
             "torch": torch.__version__, "quantized_engine": pick_engine("auto"), "versions": versions()}
 
 

@@ -15,7 +15,6 @@ import math
 import re
 import sys
 import threading
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
@@ -29,9 +28,10 @@ from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
 from . import cli
+from .batching import Batched
 from .errors import ExplainError, command
 from .images import load_image
-from .inference import Classifier, Comparison, Prediction, get_classifier, on_inference_thread
+from .inference import Classifier, Comparison, Prediction, batched_logits, batcher, get_classifier
 
 __all__ = ["ExplainError", "HeadAnswer", "Explanation", "Attended", "METHODS", "TEACHERS", "explain",
            "predict_explained", "compare_explained", "forward_with_attention", "rollout", "attention_maps",
@@ -216,12 +216,48 @@ def _answer(name: str, logits: torch.Tensor, labels: Sequence[str]) -> HeadAnswe
     return HeadAnswer(name, [(labels[i], round(s, 6)) for s, i in zip(scores.tolist(), idx.tolist())])
 
 
-def _model_view(clf, pixels: torch.Tensor) -> Image.Image:
-    """The preprocessed input as an image: normalisation undone with the model's own preprocessing,
-    read off a black and a white image (any per-channel scale and shift)."""
-    black, white = (clf.preprocess([Image.new("RGB", (8, 8), c)])[0, :, 0, 0] for c in ("black", "white"))
-    rgb = (pixels[0].float() - black[:, None, None]) / (white - black)[:, None, None]
-    return Image.fromarray((rgb.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy())
+def _model_views(clf: Classifier, pixels: torch.Tensor) -> list[Image.Image]:
+    """The preprocessed inputs (B, 3, H, W) as images: normalisation undone with the model's own
+    preprocessing, read off a black and a white image (any per-channel scale and shift)."""
+    black, white = (clf.preprocess([Image.new("RGB", (8, 8), c)])[0, :, :1, :1] for c in ("black", "white"))
+    rgb = ((pixels.float() - black) / (white - black)).clamp(0, 1)
+    return [Image.fromarray(a) for a in (rgb * 255).round().byte().permute(0, 2, 3, 1).numpy()]
+
+
+def _explain_batch(clf: Classifier, items: list[tuple[Image.Image, str]]) -> list[Explanation]:
+    """(image, method) pairs -> their explanations, from one forward of all the images; no teacher."""
+    pixels = clf.preprocess([image for image, _ in items])
+    out = forward_with_attention(clf.module, pixels, clf.spec.name)
+    views, labels = _model_views(clf, pixels), clf.labels
+    return [Explanation(model=clf.name, method=method,
+                        maps=attention_maps([a[i] for a in out.attentions], out.tokens, method),
+                        logits=out.logits[i].numpy(), answer=_answer("model", out.logits[i], labels),
+                        heads=[_answer(t, logits[i], labels) for t, logits in out.heads.items()], view=views[i])
+            for i, (_, method) in enumerate(items)]
+
+
+_batches = batcher(_explain_batch)
+
+
+def _teacher_answer(name: str, image: Image.Image, pretrained: bool) -> Callable[[], HeadAnswer]:
+    t = get_classifier(name, pretrained)
+    future = batched_logits(t, image)
+    return lambda: _answer(t.name, future.result().result, t.labels)
+
+
+def _queued(clf: Classifier, image: Image.Image, method: str, teachers: dict | None) -> Callable[[], Batched]:
+    """Queues the image's explanation at once, so that it can share a forward with other callers' images,
+    and its teacher's answer unless `teachers` holds it already (None: no teacher). Calling waits for them."""
+    future = _batches.submit(clf, (image, method))
+    name = TEACHERS.get(clf.spec.name) if teachers is not None else None
+    if name and name not in teachers:
+        teachers[name] = _teacher_answer(name, image, clf.pretrained)
+
+    def wait() -> Batched:
+        batched = future.result()
+        batched.result.teacher = teachers[name]() if name else None
+        return batched
+    return wait
 
 
 def explain(model, image, *, method: str = "rollout", pretrained: bool = True, teacher: bool = True) -> Explanation:
@@ -237,35 +273,22 @@ def explain(model, image, *, method: str = "rollout", pretrained: bool = True, t
     """
     _check(method)
     clf = get_classifier(str(model), pretrained) if isinstance(model, (str, Path)) else model
-    image = load_image(image)
-    pixels = clf.preprocess([image])
-    out = on_inference_thread(forward_with_attention, clf.module, pixels, clf.spec.name)
-    labels = clf.labels
-    heads = [_answer(t, logits[0], labels) for t, logits in out.heads.items()]
-    teacher_name = TEACHERS.get(clf.spec.name) if teacher else None
-    return Explanation(
-        model=clf.name, method=method,
-        maps=attention_maps([a[0] for a in out.attentions], out.tokens, method),
-        logits=out.logits[0].numpy(), answer=_answer("model", out.logits[0], labels), heads=heads,
-        teacher=_teacher_answer(teacher_name, image, clf.pretrained) if teacher_name else None,
-        view=_model_view(clf, pixels))
-
-
-def _teacher_answer(name: str, image: Image.Image, pretrained: bool) -> HeadAnswer:
-    t = get_classifier(name, pretrained)
-    return _answer(t.name, t.logits([image])[0], t.labels)
+    return _queued(clf, load_image(image), method, {} if teacher else None)().result
 
 
 def compare_explained(image, models: list[str], *, top_k: int = 5, pretrained: bool = True,
                       method: str = "rollout") -> tuple[Comparison, list[Explanation | None]]:
-    """Classify's comparison with each model's attention maps, one forward per model; a model without
-    attention (a convnet) answers without maps."""
+    """Classify's comparison with each model's attention maps, one forward per model, the teacher's once;
+    all queued at once. A model without attention (a convnet) answers without maps."""
+    _check(method)
     image = load_image(image)
+    classifiers, teachers = [get_classifier(name, pretrained) for name in models], {}
+    waits = [_queued(clf, image, method, teachers) for clf in classifiers]
     predictions, explanations = [], []
-    for name in models:
-        clf = get_classifier(name, pretrained)
+    for clf, wait in zip(classifiers, waits):
         try:
-            p, e = predict_explained(clf, image, method=method, top_k=top_k)
+            b = wait()
+            p, e = clf.prediction(torch.from_numpy(b.result.logits), top_k, b.ms, b.size), b.result
         except ExplainError:
             p, e = clf.predict(image, top_k), None
         predictions.append(p)
@@ -275,14 +298,11 @@ def compare_explained(image, models: list[str], *, top_k: int = 5, pretrained: b
 
 def predict_explained(clf: Classifier, image, *, method: str = "rollout",
                       top_k: int = 5) -> tuple[Prediction, Explanation]:
-    """A Classify answer and its attention maps from one forward pass; the latency covers both."""
-    image = load_image(image)
-    t0 = time.perf_counter()
-    e = explain(clf, image, method=method)
-    latency = round((time.perf_counter() - t0) * 1000, 2)
-    scores, idx = torch.from_numpy(e.logits).float().softmax(-1).topk(min(top_k, len(clf.labels)))
-    return Prediction(clf.name, [(clf.labels[i], round(s, 6)) for s, i in zip(scores.tolist(), idx.tolist())],
-                      latency), e
+    """A Classify answer and its attention maps from one forward pass; the latency is that forward's,
+    maps included, with the number of images that shared it."""
+    _check(method)
+    b = _queued(clf, load_image(image), method, {})()
+    return clf.prediction(torch.from_numpy(b.result.logits), top_k, b.ms, b.size), b.result
 
 
 # --- display --------------------------------------------------------------------------------------

@@ -1,7 +1,6 @@
 """A loaded model with its own preprocessing and labels, shared per process and safe across threads."""
 import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -10,14 +9,15 @@ import torch
 from PIL import Image
 from torch import nn
 
+from .batching import Batcher
 from .images import load_image
 from .keyed import Memo
 from .labels import model_labels
 from .loading import load_local_hf, load_module, weights_origin
 from .registry import ModelSpec, get_spec
 
-__all__ = ["on_inference_thread", "Prediction", "Classifier", "Comparison", "compare_classifiers", "get_classifier",
-           "default_pair", "build_preprocess"]
+__all__ = ["on_inference_thread", "batcher", "batched_logits", "Prediction", "Classifier",
+           "Comparison", "compare_classifiers", "get_classifier", "default_pair", "build_preprocess", "MAX_BATCH"]
 
 
 # All inference runs on one thread. OpenMP thread teams started by several calling threads (a server's
@@ -32,11 +32,20 @@ def on_inference_thread(fn, *args):
     return _inference.submit(fn, *args).result()
 
 
+MAX_BATCH = 8   # images per shared forward: most of batching's gain on CPU; base models keep each layer's attention
+
+
+def batcher(run: Callable[["Classifier", list], list]) -> Batcher:
+    """Batches per classifier on the inference thread; a fast (compiled, fixed-shape) one runs one image at a time."""
+    return Batcher(run, _inference.submit, lambda clf: 1 if clf.fast else MAX_BATCH)
+
+
 @dataclass
 class Prediction:
     model: str
     topk: list[tuple[str, float]]
-    latency_ms: float
+    latency_ms: float                   # the forward's time, for all the images it ran at once
+    batch: int = 1                      # how many images shared that forward (concurrent requests)
 
     @property
     def label(self) -> str:
@@ -60,7 +69,7 @@ def build_preprocess(spec: ModelSpec, processor=None) -> Callable[[list[Image.Im
     return lambda images: torch.stack([transform(im) for im in images])
 
 
-@dataclass
+@dataclass(eq=False)  # one per loaded model, and a batch key: compared by identity
 class Classifier:
     spec: ModelSpec
     module: nn.Module
@@ -68,12 +77,12 @@ class Classifier:
     labels: list[str]
     pretrained: bool = True
     origin: str = ""                    # where the weights came from: embedded, cache, hub, local, random
-    fast: bool = False                  # runs vitspace's fast int8 CPU path instead of the eager model
+    fast: bool = False                  # runs the fast CPU path (a file that passed the gate) instead
 
     @property
     def name(self) -> str:
         name = self.spec.name if self.pretrained else f"{self.spec.name} (architecture only, random weights)"
-        return f"{name} [fast int8]" if self.fast else name
+        return f"{name} [fast]" if self.fast else name
 
     def logits(self, images: list[Image.Image]) -> torch.Tensor:
         """Preprocess and forward on vitspace's inference thread; safe to call from any thread."""
@@ -83,17 +92,24 @@ class Classifier:
     def _logits(self, images: list[Image.Image]) -> torch.Tensor:
         return self.module(self.preprocess(images)).float()
 
-    def _topk(self, image: Image.Image, k: int) -> tuple[list[float], list[int]]:
-        scores, idx = self._logits([image]).softmax(-1)[0].topk(min(k, len(self.labels)))
-        return scores.tolist(), idx.tolist()
+    def prediction(self, logits: torch.Tensor, top_k: int, latency_ms: float, batch: int = 1) -> Prediction:
+        """Top-k of one image's logits (num_labels,), with the time and size of the batch it ran in."""
+        scores, idx = logits.float().softmax(-1).topk(min(top_k, len(self.labels)))
+        return Prediction(self.name, [(self.labels[i], round(s, 6)) for s, i in zip(scores.tolist(), idx.tolist())],
+                          latency_ms, batch)
 
     def predict(self, image, top_k: int = 5) -> Prediction:
         """Top-k labels with probabilities for one image (path, bytes, array or PIL image)."""
-        image = load_image(image)
-        t0 = time.perf_counter()
-        scores, idx = on_inference_thread(self._topk, image, top_k)
-        latency = (time.perf_counter() - t0) * 1000
-        return Prediction(self.name, [(self.labels[i], round(s, 6)) for s, i in zip(scores, idx)], round(latency, 2))
+        b = batched_logits(self, load_image(image)).result()
+        return self.prediction(b.result, top_k, b.ms, b.size)
+
+
+_logit_batches = batcher(lambda clf, images: list(clf._logits(images)))
+
+
+def batched_logits(clf: Classifier, image: Image.Image) -> Future:
+    """A future of the image's logits (num_labels,), from a forward it may share with other callers' images."""
+    return _logit_batches.submit(clf, image)
 
 
 def _load(name: str, pretrained: bool) -> Classifier:
@@ -144,6 +160,8 @@ class Comparison:
 
 
 def compare_classifiers(image, classifiers: list[Classifier], top_k: int = 5) -> Comparison:
-    """The same image through several classifiers; the image is decoded once."""
+    """The same image through several classifiers; the image is decoded once, every model queued at once."""
     image = load_image(image)
-    return Comparison([clf.predict(image, top_k) for clf in classifiers])
+    futures = [batched_logits(clf, image) for clf in classifiers]
+    return Comparison([clf.prediction(b.result, top_k, b.ms, b.size)
+                       for clf, b in zip(classifiers, (f.result() for f in futures))])

@@ -1,0 +1,232 @@
+"""Load test of the Classify API: many clients at once, as a crowd on a Space would send them.
+
+    python benchmarks/load.py [--clients 20] [--requests 200] [--method rollout|last|off] [--sessions]
+                              [--bad-every 0] [--pair A B] [--json FILE]
+    python benchmarks/load.py --url http://127.0.0.1:7860/ --pid PID ...
+
+Without --url it launches `python app.py` itself, as tests/launch.py does (a fresh HOME outside /tmp, no
+vitspace or Hub overrides, offline). The client is light: asyncio and httpx over Gradio's plain HTTP
+API, each distinct image uploaded once, then per request POST /gradio_api/call/classify and read the
+event's result stream. After a warm-up (one request per client), it reports requests/s, p50 and p95
+latency, the server's CPU time per request (utime + stime of its process from /proc) and its RSS
+before and after. --bad-every N makes every Nth request a bad upload (tests/hostile.py's files);
+their error answers count as answers. A 503 (Gradio's queue is full) counts as "busy". The client shares
+the machine with the server: compare runs made one after the other, and note the load average printed.
+"""
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
+from hostile import HOSTILE  # noqa: E402
+from launch import fresh_home, remove, running_app  # noqa: E402
+
+EXAMPLES = sorted((ROOT / "examples").glob("*.jpg"))
+PAIR = ("vit-tiny-cifar10", "deit-tiny-cifar10")
+BAD = ("truncated_jpeg", "text_as_jpg", "decompression_bomb_png")
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Answer:
+    image: str                  # the upload's original name
+    seconds: float              # from the POST to the result
+    labels: list | None = None  # the outputs' values (label_a, label_b, summary, map_a, map_b, heads)
+    error: str | None = None    # the app's message, or "busy" for a full queue
+
+    @property
+    def tops(self) -> tuple[str, str] | None:
+        return (self.labels[0]["label"], self.labels[1]["label"]) if self.labels else None
+
+
+@dataclass
+class Report:
+    clients: int
+    requests: int
+    seconds: float
+    requests_per_s: float
+    p50_s: float
+    p95_s: float
+    answered: int
+    errors: int
+    busy: int
+    server_cpu_ms_per_request: float | None
+    rss_mb_before: float | None
+    rss_mb_after: float | None
+    pair: tuple[str, str] = PAIR
+    method: str = "rollout"
+    sessions: bool = False
+    loadavg: tuple = field(default_factory=os.getloadavg)
+
+
+class Api:
+    """Gradio's HTTP API for /classify: upload once, call, read the SSE stream."""
+
+    def __init__(self, url: str, http: httpx.AsyncClient, pair=PAIR, method: str = "rollout"):
+        self.base, self.http, self.pair, self.method = url.rstrip("/") + "/gradio_api", http, pair, method
+        self.uploaded: dict[Path, dict] = {}
+
+    async def upload(self, path: Path) -> dict:
+        if path not in self.uploaded:
+            r = await self.http.post(self.base + "/upload", files={"files": (path.name, path.read_bytes())})
+            r.raise_for_status()
+            self.uploaded[path] = {"path": r.json()[0], "meta": {"_type": "gradio.FileData"}, "orig_name": path.name}
+        return self.uploaded[path]
+
+    async def classify(self, path: Path, session: str | None = None) -> Answer:
+        image = await self.upload(path)
+        t0 = time.perf_counter()
+        r = await self.post(image, session)
+        if r.status_code == 503:
+            return Answer(path.name, time.perf_counter() - t0, error="busy")
+        r.raise_for_status()
+        labels, error = await self.result(r.json()["event_id"])
+        return Answer(path.name, time.perf_counter() - t0, labels, error)
+
+    async def post(self, image: dict, session: str | None = None) -> httpx.Response:
+        # image, model A, model B, architecture only, fast path, attention method
+        data = [image, *self.pair, False, False, self.method]
+        return await self.http.post(self.base + "/call/classify", json={"data": data, "session_hash": session})
+
+    async def result(self, event_id: str) -> tuple[list | None, str | None]:
+        """The event's outputs, or else its error message, read from its result stream."""
+        kind = None
+        async with self.http.stream("GET", f"{self.base}/call/classify/{event_id}") as stream:
+            async for line in stream.aiter_lines():
+                if line.startswith("event:"):
+                    kind = line[6:].strip()
+                elif line.startswith("data:") and kind in ("complete", "error"):
+                    data = json.loads(line[5:])
+                    if kind == "error":
+                        return None, data.get("error", str(data)) if isinstance(data, dict) else str(data)
+                    return [_value(v) for v in data], None
+        raise RuntimeError(f"the result stream of {event_id} ended without a result")
+
+
+def _value(v):
+    return v.get("value", v) if isinstance(v, dict) and "__type__" in v else v
+
+
+def http_client(connections: int, keepalive: bool = True) -> httpx.AsyncClient:
+    """Keeps idle connections 1 s: uvicorn closes them after 5 s, and a request sent on one just then fails
+    (a busy client may read a response seconds after it was sent)."""
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections if keepalive else 0,
+                          keepalive_expiry=1)
+    return httpx.AsyncClient(timeout=300, limits=limits)
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def workload(requests: int, bad_every: int, bad_dir: Path | None) -> list[Path]:
+    """The images in the order they are sent: the examples in turn, every bad_every-th a bad upload."""
+    bad = [HOSTILE[name](bad_dir) for name in BAD] if bad_every else []
+    return [bad[(i // bad_every) % len(bad)] if bad_every and i % bad_every == bad_every - 1
+            else EXAMPLES[i % len(EXAMPLES)] for i in range(requests)]
+
+
+async def crowd(api: Api, images: list[Path], clients: int, sessions: bool = False) -> list[Answer]:
+    """`clients` concurrent clients sending `images` between them, each waiting for its answer; with
+    `sessions`, each client keeps one session as a browser does, else each call is a session of its own."""
+    todo, answers = iter(images), []
+
+    async def client():
+        session = secrets.token_hex(8) if sessions else None
+        for path in todo:
+            answers.append(await api.classify(path, session))
+    await asyncio.gather(*(client() for _ in range(clients)))
+    return answers
+
+
+async def run(url: str, pid: int | None, clients: int, requests: int, bad_every: int = 0, pair=PAIR,
+              method: str = "rollout", sessions: bool = False) -> tuple[Report, list[Answer]]:
+    with tempfile.TemporaryDirectory() as bad_dir:
+        images = workload(requests, bad_every, Path(bad_dir))
+        async with http_client(2 * clients + 4) as http:
+            api = Api(url, http, pair, method)
+            for path in set(images):
+                await api.upload(path)
+            await crowd(api, EXAMPLES[:clients], clients, sessions)  # warm-up: models loaded, threads started
+            cpu0, rss0 = (cpu_seconds(pid), rss_mb(pid)) if pid else (None, None)
+            t0 = time.perf_counter()
+            answers = await crowd(api, images, clients, sessions)
+            seconds = time.perf_counter() - t0
+            cpu1, rss1 = (cpu_seconds(pid), rss_mb(pid)) if pid else (None, None)
+    times = sorted(a.seconds for a in answers if a.error != "busy")
+    q = statistics.quantiles(times, n=20, method="inclusive") if len(times) > 1 else times * 19
+    report = Report(clients, requests, round(seconds, 2), round(requests / seconds, 2),
+                    round(statistics.median(times), 3), round(q[18], 3), sum(a.labels is not None for a in answers),
+                    sum(a.error not in (None, "busy") for a in answers), sum(a.error == "busy" for a in answers),
+                    round((cpu1 - cpu0) * 1000 / requests, 1) if pid else None,
+                    round(rss0, 1) if pid else None, round(rss1, 1) if pid else None, pair, method, sessions)
+    return report, answers
+
+
+def measure(url: str, pid: int | None, args) -> Report:
+    report, answers = asyncio.run(run(url, pid, args.clients, args.requests, args.bad_every, tuple(args.pair),
+                                      args.method, args.sessions))
+    examples = {p.name for p in EXAMPLES}
+    failed = [a for a in answers if a.error and a.error != "busy" and a.image in examples]
+    if failed:  # a good image that got an error: the figures would measure failures, not answers
+        raise SystemExit(f"{len(failed)} of {len(answers)} requests failed, the first with: {failed[0].error}")
+    return report
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--clients", type=int, default=20, metavar="N", help="concurrent clients (default: 20)")
+    p.add_argument("--requests", type=int, default=200, metavar="M", help="timed requests in all (default: 200)")
+    p.add_argument("--bad-every", type=int, default=0, metavar="K",
+                   help="every Kth request is a bad upload (default: 0, none)")
+    p.add_argument("--pair", nargs=2, default=PAIR, metavar="MODEL", help=f"(default: {' '.join(PAIR)})")
+    p.add_argument("--method", choices=("rollout", "last", "off"), default="rollout",
+                   help="attention maps, or off for none (default: rollout)")
+    p.add_argument("--sessions", action="store_true",
+                   help="each client keeps one session, as a browser or gradio_client does (default: plain API "
+                        "calls, each a session of its own)")
+    p.add_argument("--url", help="a running app instead of launching one (give --pid for CPU and RSS)")
+    p.add_argument("--pid", type=int, help="the running app's process id")
+    p.add_argument("--app", type=Path, default=ROOT / "app.py", help="the app to launch (default: this repository's)")
+    p.add_argument("--hub-cache", type=Path, metavar="DIR",
+                   help="the launched app's HF_HUB_CACHE, for a Hub pair (e.g. ~/.cache/huggingface/hub)")
+    p.add_argument("--json", metavar="FILE", help="append the report to this JSON-lines file")
+    args = p.parse_args()
+    if args.url:
+        report = measure(args.url, args.pid, args)
+    else:
+        home = fresh_home("load")
+        env = {"HF_HUB_CACHE": str(args.hub_cache.resolve())} if args.hub_cache else {}
+        try:
+            with running_app(home, cwd=args.app.parent, app=args.app.resolve(), **env) as running:
+                report = measure(running.url, running.pid, args)
+        finally:
+            remove(home, home.parent / f"{home.name}-app.log")
+    print(json.dumps(asdict(report)))
+    if args.json:
+        with open(args.json, "a") as f:
+            f.write(json.dumps(asdict(report)) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
