@@ -14,7 +14,7 @@ import torch
 
 from vitspace import compress as vc
 from vitspace import export, fastpath
-from vitspace.bench import BenchConfig, bench
+from vitspace.bench import BenchConfig, Report, Result, bench, format_table
 from vitspace.cpuinfo import CpuInfo, precision_plan
 from vitspace.export.pt2 import FAST_FILE
 from vitspace.fidelity import Fidelity
@@ -111,3 +111,16 @@ def test_bench_records_the_fastest_passing_variant_and_the_fast_path_uses_it(mon
         assert record["variant"] == "int8.pt" and fastpath._candidates("vit-tiny-cifar10", False)[0] == "int8.pt"
     else:
         assert record is None
+
+
+def test_above_the_target_ratio_the_bench_shows_speed_against_agreement():
+    rows = [("eager-fp32", False, 240, 1.0), ("model-int8-x86.pt2", False, 66, 0.992),
+            ("model-int8-x86-tome-r8.pt2", False, 60, 0.97), ("model-int8-x86-tome-r16.pt2", False, 49, 0.90),
+            ("int8.pt", False, 70, 0.99), ("openvino-int8", True, 57, 0.98)]
+    report = Report({"cpu": "test", "cores": 2, "threads": 2, "torch": "x", "quantized_engine": "x86"}, {},
+                    [Result(v, "rt", peer, 1, p50, p50, p50, 1000 / p50, agreement=a) for v, peer, p50, a in rows])
+    assert report.verdict()["fastest_passing"] == "model-int8-x86.pt2" and report.verdict()["ratio"] > 0.8
+    assert [r.variant for r in report.frontier()] == ["model-int8-x86-tome-r16.pt2", "model-int8-x86-tome-r8.pt2",
+                                                      "model-int8-x86.pt2", "eager-fp32"]
+    assert "above 0.8x: speed against agreement, fastest first: model-int8-x86-tome-r16.pt2 49.0 ms 90.0%" \
+        in format_table(report)
