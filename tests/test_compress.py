@@ -39,7 +39,8 @@ def one_thread():
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
     out = tmp_path_factory.mktemp("compress")
-    config = vc.CompressConfig(MODEL, out, eval_data=EVAL_DATA, limit=LIMIT, calibration_images=3, pretrained=False)
+    config = vc.CompressConfig(MODEL, out, tuple(export.VARIANTS), eval_data=EVAL_DATA, limit=LIMIT,
+                               calibration_images=3, pretrained=False)  # every file, token merging's too
     messages = []
     manifest = vc.compress(get_classifier(MODEL, False), config, progress=messages.append)
     return config, manifest, json.loads((out / MANIFEST).read_text()), messages
