@@ -98,8 +98,10 @@ def build_key(config: CompressConfig) -> str:
 
 
 def _reason(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0] if text else ''}"[:300]
+    """The error's first line and, for a runtime that stacks its messages (OpenVINO), its last, the cause."""
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    text = " ... ".join(dict.fromkeys([lines[0], lines[-1]])) if lines else ""
+    return f"{type(e).__name__}: {text}"[:300]
 
 
 def _build_one(variant: Variant, ctx: BuildContext, out: Path, probe: Probe, say: Callable[[str], None]) -> FileEntry:

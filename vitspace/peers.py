@@ -16,12 +16,14 @@ from torch import nn
 from .cpuinfo import precision_plan
 from .errors import MissingBackendError
 from .export import VARIANTS, Runner, quantized_engine, require
+from .export.openvino import precision_config
 from .export.torchscript import quantize_int8
 from .fidelity import Probe
 from .manifest import FileEntry, Manifest
 
 __all__ = ["BenchContext", "BenchVariant", "BENCH_VARIANTS", "LEGACY_NAMES", "Skip", "entry"]
 
+NOT_NATIVE_BF16 = "bf16 is not native on this CPU (no AVX512-BF16 or AMX): emulated, it runs slower than fp32"
 LEGACY_NAMES = {"seed-qnnpack-int8": "mobile-tutorial-qnnpack"}  # names in benchmark files saved before
 
 
@@ -69,7 +71,7 @@ def _eager(ctx: BenchContext) -> Runner:
 
 def _eager_bf16(ctx: BenchContext) -> Runner:
     if not precision_plan().bf16:
-        raise Skip("bf16 is not native on this CPU (no AVX512-BF16 or AMX): emulated, it runs slower than fp32")
+        raise Skip(NOT_NATIVE_BF16)
     model = copy.deepcopy(ctx.model).to(torch.bfloat16)
     return lambda x: model(x.to(torch.bfloat16))
 
@@ -105,7 +107,9 @@ def _openvino(precision: str) -> Callable[[BenchContext], Runner]:
             data = nncf.Dataset([x.numpy() for x in ctx.probe.pixels])
             model = nncf.quantize(model, data, model_type=nncf.ModelType.TRANSFORMER,
                                   subset_size=len(ctx.probe.pixels))
-        config = {"INFERENCE_NUM_THREADS": ctx.threads, "PERFORMANCE_HINT": "LATENCY"}
+        if precision == "bf16" and not precision_plan().bf16:
+            raise Skip(NOT_NATIVE_BF16)
+        config = {"INFERENCE_NUM_THREADS": ctx.threads, "PERFORMANCE_HINT": "LATENCY", **precision_config()}
         if precision == "bf16":  # int8 keeps OpenVINO's own choice for the layers it leaves unquantized
             config["INFERENCE_PRECISION_HINT"] = "bf16"
         core, requests = ov.Core(), {}

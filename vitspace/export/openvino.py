@@ -4,6 +4,7 @@ from pathlib import Path
 
 import torch
 
+from ..cpuinfo import precision_plan
 from .variant import BuildContext, Built, Runner, Variant, register, require
 
 PACKAGES = (("openvino", "openvino"), ("nncf", "nncf"))
@@ -19,9 +20,17 @@ def _build(ctx: BuildContext, path: Path) -> Built:
                   "openvino.save_model"])
 
 
+def precision_config() -> dict:
+    """fp32 for the layers int8 leaves where the CPU has no native bf16; else OpenVINO's own choice. It reads
+    the CPU itself, so under an emulated lesser CPU it picked bf16 and then found no kernel for it."""
+    return {} if precision_plan().bf16 else {"INFERENCE_PRECISION_HINT": "f32"}
+
+
 def _load(path: Path, threads: int | None = None) -> Runner:
     ov = require("openvino", "openvino")
-    config = {"PERFORMANCE_HINT": "LATENCY", **({"INFERENCE_NUM_THREADS": threads} if threads else {})}
+    config = {"PERFORMANCE_HINT": "LATENCY", **precision_config()}
+    if threads:
+        config["INFERENCE_NUM_THREADS"] = threads
     request = ov.Core().compile_model(str(path), "CPU", config).create_infer_request()
     return lambda x: torch.from_numpy(request.infer({0: x.numpy()})[0].copy())
 
