@@ -191,7 +191,8 @@ def build(model: str, formats: list[str], engine: str, random_weights: bool, pro
     out, manifest = vc.compress_cached(config, BUILDS, progress=say)
     rows = _cells(manifest.rows(), TABLE)
     ok = [f for f in manifest.files if f.status == "ok"]
-    downloads = [str(out / f.file) for f in ok] + ([str(vc.zip_build(out))] if ok else [])
+    downloads = [str(out / name) for f in ok for name in (VARIANTS[f.file].files if f.file in VARIANTS else (f.file,))]
+    downloads += [str(vc.zip_build(out))] if ok else []  # each file with its companions (an IR's weights), then all
     size = manifest.input_shape[-1]
     snippets = "\n\n".join(f"**{f.file}** ({f.runtime})\n```{VARIANTS[f.file].language}\n"
                             f"{usage_snippet(f.file, input_size=size)}```" for f in ok)
