@@ -26,7 +26,7 @@ from vitspace import bench as vb
 from vitspace import card as vcard
 from vitspace import compress as vc
 from vitspace import explain as vx
-from vitspace.export import VARIANTS, default_files, usage_snippet
+from vitspace.export import VARIANTS, default_files, files_of, usage_snippet
 from vitspace.inference import MAX_BATCH
 from vitspace.paths import builds_root
 from vitspace.peers import BENCH_VARIANTS
@@ -191,8 +191,8 @@ def build(model: str, formats: list[str], engine: str, random_weights: bool, pro
     out, manifest = vc.compress_cached(config, BUILDS, progress=say)
     rows = _cells(manifest.rows(), TABLE)
     ok = [f for f in manifest.files if f.status == "ok"]
-    downloads = [str(out / name) for f in ok for name in (VARIANTS[f.file].files if f.file in VARIANTS else (f.file,))]
-    downloads += [str(vc.zip_build(out))] if ok else []  # each file with its companions (an IR's weights), then all
+    downloads = [str(out / name) for f in ok for name in files_of(f.file)]  # with an IR's weights beside it
+    downloads += [str(vc.zip_build(out))] if ok else []
     size = manifest.input_shape[-1]
     snippets = "\n\n".join(f"**{f.file}** ({f.runtime})\n```{VARIANTS[f.file].language}\n"
                             f"{usage_snippet(f.file, input_size=size)}```" for f in ok)

@@ -33,7 +33,9 @@ sys.path.insert(0, str(ROOT))
 
 import vitspace  # noqa: E402
 from vitspace.cpuinfo import machine_class  # noqa: E402
-from vitspace.export.pt2 import FAST_FILE, export_batched, quantize_x86  # noqa: E402
+from vitspace.export import VARIANTS  # noqa: E402
+from vitspace.export.pt2 import FAST_FILE, save_int8_x86  # noqa: E402
+from vitspace.fidelity import folder_images  # noqa: E402
 from vitspace.tome import apply_tome, name_for, token_schedule  # noqa: E402
 
 EXAMPLES = ROOT / "examples"
@@ -92,17 +94,9 @@ def gflops(model: nn.Module, example: torch.Tensor) -> float:
 def compile_x86(model: nn.Module, r: int, *, example: torch.Tensor, calibration: list[torch.Tensor],
                 folder: Path) -> Callable[[torch.Tensor], torch.Tensor]:
     """The model, merged, as the fast path's file (model-int8-x86[-tome-rR].pt2), loaded as vitspace loads it."""
-    import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer  # noqa: F401  registers int8 ops, passes
-    from torch._inductor import config
-    quantized = quantize_x86(merged(model, r), example=example, calibration=calibration)
     path = folder / (name_for(r, FAST_FILE) if r else FAST_FILE)
-    torch.export.save(export_batched(quantized, example), str(path))
-    compiled = torch.compile(torch.export.load(str(path)).module(), dynamic=False)
-
-    def run(x: torch.Tensor) -> torch.Tensor:
-        with config.patch(freezing=True), torch.no_grad():
-            return compiled(x)
-    return run
+    save_int8_x86(merged(model, r), example, calibration, path)
+    return VARIANTS[FAST_FILE].load(path)
 
 
 def time_in_turns(runners: dict[Any, Callable[[], Any]], calls: int, *, threads: int,
@@ -169,21 +163,13 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a and b else None
 
 
-def cifar_images(data: Path, limit: int) -> list[tuple[Path, str]]:
-    """`limit` test images, class-balanced: the folders' sorted files taken in turns."""
-    folders = sorted(d for d in data.iterdir() if d.is_dir())
-    files = [sorted(d.glob("*.jpg")) for d in folders]
-    return [(f, d.name) for row in zip(*files) for f, d in zip(row, folders)][:limit]
-
-
 def fidelity_curve(name: str, rs: list[int], *, data: Path, limit: int, int8: bool, batch: int,
                    say: Callable[[str], None]) -> list[Fidelity]:
     clf = vitspace.get_classifier(name, pretrained=True)
     model = clf.module.eval()
-    images = cifar_images(data, limit)
-    labels = torch.tensor([clf.labels.index(label) for _, label in images])
-    pixels = torch.cat([clf.preprocess([vitspace.load_image(p) for p, _ in images[i:i + batch]])
-                        for i in range(0, len(images), batch)])
+    probe = folder_images(data, clf.labels, clf.name, limit)  # spread over the classes, as compress picks them
+    labels, images = torch.tensor(probe.targets), probe.images
+    pixels = torch.cat([clf.preprocess(images[i:i + batch]) for i in range(0, len(images), batch)])
     calibration = list(pixels[::max(1, len(pixels) // 32)][:32].split(1))  # spread over the classes
 
     def predict(run: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:

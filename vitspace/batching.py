@@ -28,7 +28,7 @@ class Batcher:
     """
     run: Callable[[Hashable, list], list]
     schedule: Callable[..., object]             # e.g. a one-thread executor's submit
-    limit: Callable[[Hashable], int] = lambda key: 8
+    limit: Callable[[Hashable], int]            # items per batch for a key
     _waiting: dict[Hashable, list[tuple[object, Future]]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -41,9 +41,6 @@ class Batcher:
             if len(waiting) == 1:
                 self.schedule(self._next, key)
         return future
-
-    def __call__(self, key: Hashable, item) -> Batched:
-        return self.submit(key, item).result()
 
     def _next(self, key: Hashable) -> None:
         with self._lock:

@@ -32,7 +32,7 @@ import torch
 from . import atomic, cli
 from .compress import GATE_AGREEMENT, CompressConfig, compress_cached, versions, weights_identity
 from .cpuinfo import cpu_info, machine_class, precision_plan
-from .errors import ConfigError, command
+from .errors import ConfigError, command, reason
 from .export import VARIANTS, Runner, pick_engine
 from .fastpath import record_fastest
 from .fidelity import Probe, example_images, folder_images
@@ -165,11 +165,6 @@ def machine_info(threads: int | None = None) -> dict:
             "torch": torch.__version__, "quantized_engine": pick_engine("auto"), "versions": versions()}
 
 
-def _reason(e: BaseException) -> str:
-    text = str(e).strip().splitlines()
-    return f"{type(e).__name__}: {text[0] if text else ''}"[:300]
-
-
 # --- measuring ------------------------------------------------------------------------------------
 
 def _rss_mb() -> float | None:
@@ -238,7 +233,7 @@ def _measure(variant: BenchVariant, ctx: BenchContext, config: BenchConfig, canc
         except Skip as e:
             return [Result(**base, batch=b, status="skipped", note=str(e)) for b in config.batches]
         except Exception as e:  # noqa: BLE001 - one variant's failure is recorded, the others still run
-            return [Result(**base, batch=b, status="failed", note=_reason(e)) for b in config.batches]
+            return [Result(**base, batch=b, status="failed", note=reason(e)) for b in config.batches]
         for batch in config.batches:
             result = Result(**base, batch=batch, agreement=agreement)
             results.append(result)
@@ -253,7 +248,7 @@ def _measure(variant: BenchVariant, ctx: BenchContext, config: BenchConfig, canc
             except BenchCancelled:
                 raise
             except Exception as e:  # noqa: BLE001
-                result.status, result.note = "failed", _reason(e)
+                result.status, result.note = "failed", reason(e)
                 continue
             mean = float(np.mean(times))
             result.p50_ms, result.p90_ms = (round(float(v), 3) for v in np.percentile(times, [50, 90]))

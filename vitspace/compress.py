@@ -20,13 +20,14 @@ from typing import Callable
 
 from . import atomic, cli
 from .cpuinfo import cpu_record, machine_class
-from .errors import ConfigError, command
+from .errors import ConfigError, command, reason
 from .export import (
     VARIANTS,
     BuildContext,
     Variant,
     default_files,
     expected_deprecations,
+    files_of,
     missing_packages,
     pick_engine,
     quantized_engine,
@@ -97,13 +98,6 @@ def build_key(config: CompressConfig) -> str:
                        "cpu": machine_class()})  # int8 recipes and the gate's verdicts depend on the CPU
 
 
-def _reason(e: BaseException) -> str:
-    """The error's first line and, for a runtime that stacks its messages (OpenVINO), its last, the cause."""
-    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
-    text = " ... ".join(dict.fromkeys([lines[0], lines[-1]])) if lines else ""
-    return f"{type(e).__name__}: {text}"[:300]
-
-
 def _build_one(variant: Variant, ctx: BuildContext, out: Path, probe: Probe, say: Callable[[str], None]) -> FileEntry:
     entry = FileEntry(variant.file, variant.format, variant.runtime, variant.precision, status="failed")
     missing = missing_packages(variant)
@@ -124,7 +118,7 @@ def _build_one(variant: Variant, ctx: BuildContext, out: Path, probe: Probe, say
         entry.size_bytes = sum((out / f).stat().st_size for f in variant.files)
         entry.sha256, entry.status = file_digest(out / variant.file), "ok"
     except Exception as e:  # one variant's failure is recorded; the others still build
-        entry.reason = _reason(e)
+        entry.reason = reason(e)
         for f in variant.files:  # no file that is not known to work, nor a stale one from an earlier build
             (out / f).unlink(missing_ok=True)
         say(f"{variant.file}: failed: {entry.reason}")
@@ -198,7 +192,7 @@ def zip_build(out: str | Path) -> Path:
     target = out / f"{manifest.model}-{out.name}.zip"
     if not target.exists():
         names = [MANIFEST] + [name for f in manifest.files if f.status == "ok"
-                              for name in (VARIANTS[f.file].files if f.file in VARIANTS else (f.file,))]
+                              for name in files_of(f.file)]
         with atomic.staged(target) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
             for name in names:
                 z.write(out / name, name)

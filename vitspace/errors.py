@@ -9,7 +9,7 @@ import sys
 
 __all__ = ["VitspaceError", "ConfigError", "ImageError", "UnknownModelError", "WeightsUnavailableError",
            "MissingBackendError", "FastPathUnavailable", "ExplainError", "CardError", "CardMetadataError",
-           "PublishError", "command"]
+           "PublishError", "command", "reason"]
 
 
 class VitspaceError(Exception):
@@ -55,6 +55,14 @@ class CardMetadataError(CardError):
 
 class PublishError(VitspaceError, RuntimeError):
     """Publishing to the Hub failed; the message says why, never with the token."""
+
+
+def reason(e: BaseException) -> str:
+    """One line for a manifest or a table: the error's first line and, for a runtime that stacks its messages
+    (OpenVINO), its last, the cause."""
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    text = " ... ".join(dict.fromkeys([lines[0], lines[-1]])) if lines else ""
+    return f"{type(e).__name__}: {text}"[:300]
 
 
 def command(main):

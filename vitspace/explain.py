@@ -245,6 +245,14 @@ def _teacher_answer(name: str, image: Image.Image, pretrained: bool) -> Callable
     return lambda: _answer(t.name, future.result().result, t.labels)
 
 
+def _attends(clf: Classifier) -> bool:
+    try:
+        _probe(clf.module, clf.spec.name)
+        return True
+    except ExplainError:
+        return False
+
+
 def _queued(clf: Classifier, image: Image.Image, method: str, teachers: dict | None) -> Callable[[], Batched]:
     """Queues the image's explanation at once, so that it can share a forward with other callers' images,
     and its teacher's answer unless `teachers` holds it already (None: no teacher). Calling waits for them."""
@@ -283,15 +291,14 @@ def compare_explained(image, models: list[str], *, top_k: int = 5, pretrained: b
     _check(method)
     image = load_image(image)
     classifiers, teachers = [get_classifier(name, pretrained) for name in models], {}
-    waits = [_queued(clf, image, method, teachers) for clf in classifiers]
+    waits = [_queued(clf, image, method, teachers) if _attends(clf) else batched_logits(clf, image).result
+             for clf in classifiers]
     predictions, explanations = [], []
     for clf, wait in zip(classifiers, waits):
-        try:
-            b = wait()
-            p, e = clf.prediction(torch.from_numpy(b.result.logits), top_k, b.ms, b.size), b.result
-        except ExplainError:
-            p, e = clf.predict(image, top_k), None
-        predictions.append(p)
+        b = wait()
+        e = b.result if isinstance(b.result, Explanation) else None  # a convnet's answer comes without maps
+        logits = torch.from_numpy(e.logits) if e else b.result
+        predictions.append(clf.prediction(logits, top_k, b.ms, b.size))
         explanations.append(e)
     return Comparison(predictions), explanations
 

@@ -37,7 +37,7 @@ from .carddata import preprocessing_steps
 from .cardmeta import validate_card
 from .compress import CompressConfig, compress, compress_cached
 from .errors import CardError, CardMetadataError, PublishError, UnknownModelError, VitspaceError
-from .export import VARIANTS
+from .export import files_of
 from .hashing import file_digest
 from .inference import get_classifier
 from .labels import model_labels
@@ -156,7 +156,7 @@ def build_tree(spec: ModelSpec, artifacts: Path, card_text: str) -> dict[str, by
         if not path.is_file() or file_digest(path) != f.sha256:
             raise PublishError(f"{path} is missing or differs from {artifacts / MANIFEST}; rebuild it "
                                f"(python -m vitspace.compress --model {spec.name} --out {artifacts})")
-        for name in VARIANTS[f.file].files if f.file in VARIANTS else (f.file,):  # with companion files
+        for name in files_of(f.file):  # with companion files
             tree[name] = artifacts / name
     tree[MARKER] = _marker(_git_oid_bytes(tree[CARD]))
     return tree

@@ -15,6 +15,7 @@ from .variant import (
     Variant,
     default_files,
     expected_deprecations,
+    files_of,
     get_variant,
     missing_packages,
     register,
@@ -22,8 +23,9 @@ from .variant import (
     usage_snippet,
 )
 
-__all__ = ["VARIANTS", "Variant", "default_files", "get_variant", "Built", "BuildContext", "Runner", "register",
-           "require", "missing_packages", "usage_snippet", "expected_deprecations", "pick_engine", "quantized_engine"]
+__all__ = ["VARIANTS", "Variant", "default_files", "files_of", "get_variant", "Built", "BuildContext", "Runner",
+           "register", "require", "missing_packages", "usage_snippet", "expected_deprecations", "pick_engine",
+           "quantized_engine"]
 
 _INFRASTRUCTURE = {"variant", "engine"}
 for _module in sorted(m.name for m in pkgutil.iter_modules(__path__)):

@@ -13,7 +13,7 @@ from ..cpuinfo import precision_plan
 from ..tome import apply_tome, name_for
 from .variant import BuildContext, Built, Runner, Variant, register
 
-__all__ = ["quantize_x86", "export_batched", "FAST_FILE", "TOME_RATES"]
+__all__ = ["quantize_x86", "export_batched", "save_int8_x86", "FAST_FILE", "TOME_RATES"]
 
 FAST_FILE = "model-int8-x86.pt2"
 TOME_RATES = (8, 16)  # tokens merged per block: DeiT-B keeps about 3/4 and 1/2 of its work
@@ -63,16 +63,20 @@ def _tome(ctx: BuildContext, r: int) -> nn.Module:
     return ctx.once(f"tome-r{r}", lambda: apply_tome(ctx.model, r).eval()) if r else ctx.model
 
 
+def save_int8_x86(model: nn.Module, example: torch.Tensor, calibration: list[torch.Tensor], path: Path) -> list[str]:
+    """The model's static int8 program for this CPU (PT2E, batch dynamic) saved at path; the passes that ran."""
+    reduce_range = precision_plan().int8_reduce_range
+    quantized = quantize_x86(model, example=example, calibration=calibration, reduce_range=reduce_range)
+    torch.export.save(export_batched(quantized, example), str(path))
+    recipe = "static, reduce_range: 7-bit activations for a CPU without VNNI" if reduce_range else "static"
+    return ["torch.export.export(dynamic batch)", f"prepare_pt2e(X86InductorQuantizer, {recipe})",
+            f"calibrate on {len(calibration)} images", "convert_pt2e", "torch.export.save"]
+
+
 def _int8_builder(r: int = 0):
     def build(ctx: BuildContext, path: Path) -> Built:
-        reduce_range = precision_plan().int8_reduce_range
         model = _tome(ctx, r)
-        quantized = quantize_x86(model, example=ctx.example, calibration=ctx.calibration, reduce_range=reduce_range)
-        torch.export.save(export_batched(quantized, ctx.example), str(path))
-        recipe = "static, reduce_range: 7-bit activations for a CPU without VNNI" if reduce_range else "static"
-        return Built([*_tome_pass(model), "torch.export.export(dynamic batch)",
-                      f"prepare_pt2e(X86InductorQuantizer, {recipe})", f"calibrate on {len(ctx.calibration)} images",
-                      "convert_pt2e", "torch.export.save"],
+        return Built([*_tome_pass(model), *save_int8_x86(model, ctx.example, ctx.calibration, path)],
                      ["run with torch.compile and inductor freezing: oneDNN int8 kernels for x86 (VNNI, AMX)"])
     return build
 

@@ -13,7 +13,7 @@ from torch import nn
 
 from ..errors import ConfigError, MissingBackendError
 
-__all__ = ["Variant", "Built", "BuildContext", "Runner", "VARIANTS", "default_files", "register", "require",
+__all__ = ["Variant", "Built", "BuildContext", "Runner", "VARIANTS", "default_files", "files_of", "register", "require",
            "missing_packages", "usage_snippet", "expected_deprecations"]
 
 Runner = Callable[[torch.Tensor], torch.Tensor]
@@ -78,6 +78,11 @@ def register(variant: Variant) -> Variant:
 
 def default_files() -> tuple[str, ...]:
     return tuple(f for f, v in VARIANTS.items() if v.default)
+
+
+def files_of(file: str) -> tuple[str, ...]:
+    """A built file and the files written beside it (an IR's weights); one no variant knows (an older build's) alone."""
+    return VARIANTS[file].files if file in VARIANTS else (file,)
 
 
 def get_variant(file: str) -> Variant:
