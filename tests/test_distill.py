@@ -118,6 +118,11 @@ def test_resume_continues_exactly(tiny_data, tmp_path):
     log = [json.loads(line) for line in (resumed / "log.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in log] == [1, 2] and all("images_per_s" in r and "train_loss" in r for r in log)
     assert all(r["device"] == "cpu" and r["machine"] == machine_class() for r in log)
+    assert all(r["cpu_s"] > 0 and r["threads"] >= 1 for r in log), "the CPU time each epoch took"
+    parts = json.loads((resumed / "model.json").read_text())["metrics"]["parts"]
+    # epoch 1's machine was stripped above, as older code logged it: a part of its own, "not logged"
+    assert [(p["epochs"], p["machine"]) for p in parts] == [([1, 1], None), ([2, 2], machine_class())]
+    assert all(p["cpu_measured"] for p in parts)
 
 
 def test_hard_distillation_trains_the_deit_student(tiny_data, tmp_path):

@@ -41,6 +41,7 @@ from .inference import Classifier, build_preprocess
 from .losses import DistillationLoss
 from .nets import use_explicit_attention
 from .registry import WEIGHTS_DIR, get_spec
+from .trainlog import part_dicts, parts
 
 __all__ = ["TrainConfig", "train", "export", "install", "main"]
 
@@ -228,7 +229,9 @@ def _metrics(cfg: TrainConfig, history: list[dict], test_images: int) -> dict:
             "epochs_done": len(history), "epochs": cfg.epochs, "complete": len(history) == cfg.epochs,
             "train_seconds": round(sum(h["epoch_s"] for h in history), 1),
             "mean_images_per_s": round(sum(h["images_per_s"] for h in history) / max(1, len(history)), 1),
-            "machines": sorted({h["machine"] for h in history if "machine" in h})}  # older runs did not log it
+            "machines": sorted({h["machine"] for h in history if "machine" in h}),  # older runs did not log it
+            "cpu_hours": round(sum(p.cpu_hours for p in parts(history, cfg.threads)), 2),
+            "parts": part_dicts(history, cfg.threads)}
 
 
 def export(run: str | Path, dest: str | Path | None = None, name: str = "model") -> Path:
@@ -332,7 +335,7 @@ def train(cfg: TrainConfig) -> dict:
         perm = torch.randperm(len(train_ds), generator=gen).to(device)
         augment_gen = gen if device.type == "cpu" else torch.Generator(device).manual_seed(seed)
         model.train()
-        t0, paused, seen = clock(), clock.paused, 0
+        t0, paused, seen, cpu0 = clock(), clock.paused, 0, time.process_time()
         loss_sum = torch.zeros((), dtype=torch.float64, device=device)
         correct = torch.zeros((), dtype=torch.int64, device=device)
         bar = tqdm(range(steps_per_epoch), desc=f"{cfg.model} epoch {epoch + 1}/{cfg.epochs}",
@@ -359,7 +362,8 @@ def train(cfg: TrainConfig) -> dict:
         elapsed = clock() - t0
         record = {"epoch": epoch + 1, "train_loss": train_loss, "train_acc": train_acc,
                   "images_per_s": seen * world / elapsed, "epoch_s": elapsed, "lr": opt.param_groups[0]["lr"],
-                  "device": str(device), "machine": machine, "bf16": cfg.bf16}
+                  "device": str(device), "machine": machine, "bf16": cfg.bf16,
+                  "threads": torch.get_num_threads(), "cpu_s": round(time.process_time() - cpu0, 1)}
         if clock.paused > paused:
             record["paused_s"] = round(clock.paused - paused, 1)  # left out of epoch_s
         if (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs:

@@ -1,0 +1,66 @@
+"""vitspace.trainlog: parts per machine and CPU hours from a training log; the embedded models' table
+and curves, as the README and the model cards show them."""
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vitspace import trainlog
+from vitspace.registry import WEIGHTS_DIR, get_spec, list_models
+
+ROOT = trainlog.CURVES.parent.parent
+EMBEDDED = [n for n in list_models() if get_spec(n).source == "embedded"]
+
+
+def _epoch(n, **extra):
+    return {"epoch": n, "epoch_s": 3600.0, "images_per_s": 100.0, **extra}
+
+
+def test_parts_follow_the_machine_and_count_cpu_time_where_it_was_logged():
+    amd = dict(machine="x86-64 AMD EPYC, AVX512", device="cpu", bf16=True, threads=1)
+    gpu = dict(machine="CUDA NVIDIA H100", device="cuda", bf16=True, threads=1)
+    history = [_epoch(1), _epoch(2), _epoch(3, **amd, cpu_s=1800.0), _epoch(4, **amd, cpu_s=1800.0),
+               _epoch(5, **gpu, cpu_s=360.0)]
+    parts = trainlog.parts(history, threads=2)
+    assert [p.epochs for p in parts] == [[1, 2], [3, 4], [5, 5]]
+    assert [p.machine for p in parts] == [None, amd["machine"], gpu["machine"]]
+    assert [p.cpu_hours for p in parts] == [4.0, 1.0, 0.1]  # an unlogged epoch: wall clock x the run's threads
+    assert [p.cpu_measured for p in parts] == [False, True, True]
+    assert parts[0].hours == 2.0 and parts[0].threads == 2
+
+
+def test_each_committed_model_records_its_parts_curve_and_evaluation():
+    for name in EMBEDDED:
+        meta = json.loads((WEIGHTS_DIR / f"{name}.json").read_text())
+        parts = meta["metrics"]["parts"]
+        epochs = [e for p in parts for e in range(p["epochs"][0], p["epochs"][1] + 1)]
+        assert epochs == [h["epoch"] for h in meta["history"]] == list(range(1, len(meta["history"]) + 1))
+        assert all("machine" in p for p in parts), "the machine class per part (None where it was not logged)"
+        assert meta["metrics"]["cpu_hours"] == pytest.approx(sum(p["cpu_hours"] for p in parts), abs=0.01)
+        assert meta["train_config"]["model"] == name and meta["evaluate"]["n"] >= 8000
+        assert meta["params"] < 3.0e6 or get_spec(name).family == "cnn", "students have at most 3 M parameters"
+
+
+def test_readme_shows_the_table_and_the_curves_of_the_committed_weights(tmp_path):
+    models = trainlog.embedded()
+    assert [t.role for t in models] == ["teacher", "ViT student", "DeiT student"]
+    readme = (ROOT / "README.md").read_text()
+    assert trainlog.table(models) in readme, "README's table: python -m vitspace.trainlog"
+    assert f"](docs/{trainlog.CURVES_FILE})" in readme
+    # the committed figure is the one the committed JSONs draw (redraw with --png after installing weights)
+    committed = np.asarray(Image.open(trainlog.CURVES).convert("RGB"), dtype=np.int16)
+    drawn = np.asarray(Image.open(trainlog.draw(models, tmp_path / "c.png")).convert("RGB"), dtype=np.int16)
+    assert committed.shape == drawn.shape
+    assert (np.abs(committed - drawn).max(axis=2) > 8).mean() < 0.002
+
+
+def test_command_prints_the_table_and_draws(tmp_path, capsys):
+    png = tmp_path / "curves.png"
+    assert trainlog.main(["--png", str(png)]) == 0
+    out = capsys.readouterr().out
+    assert out == trainlog.table(trainlog.embedded())
+    assert "| DeiT student | `deit-tiny-cifar10` | 2.93 M |" in out
+    assert Image.open(png).size[0] > 400
+    assert trainlog.main(["--weights", str(tmp_path)]) == 2
+    assert "no embedded model's JSON" in capsys.readouterr().err
