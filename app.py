@@ -110,7 +110,7 @@ def _confidences(p: vs.Prediction) -> dict[str, float]:
     return dict(p.topk)
 
 
-def _summary(c: vs.Comparison, fast_notes: list[str] = ()) -> str:
+def _summary(c: vs.Comparison, fast_notes: list[str] = (), models: list[str] = ()) -> str:
     rows = "\n".join(f"| {p.model} | {p.label} | {p.topk[0][1]:.1%} | {p.latency_ms:.1f} ms | {p.batch} |"
                      for p in c.predictions)
     verdict = "**The models agree.**" if c.agree else "**The models disagree.**"
@@ -118,7 +118,8 @@ def _summary(c: vs.Comparison, fast_notes: list[str] = ()) -> str:
     shared = any(p.batch > 1 for p in c.predictions)
     note = "\n\nImages sent at the same time share a forward pass; its latency is the whole batch's." if shared else ""
     fast = "".join(f"\n\n{p.model}: {n}" for p, n in zip(c.predictions, fast_notes) if n)
-    return f"{verdict}\n\n{head}\n{rows}{note}{fast}"
+    about = "".join(f"\n- **{m}**: {vs.get_spec(m).description}" for m in dict.fromkeys(models))
+    return f"{verdict}\n\n{head}\n{rows}{note}{fast}" + (f"\n\n{about.lstrip()}" if about else "")
 
 
 def handled(what: str):
@@ -168,7 +169,7 @@ def classify(image, model_a: str, model_b: str, random_weights: bool, fast: bool
     a, b = c.predictions
     maps = [vx.figure(e) if e else None for e in explanations]
     notes = [vs.fast_note(m, pretrained) for m in models] if fast else []
-    return (Label(_confidences(a), label=a.model), Label(_confidences(b), label=b.model), _summary(c, notes),
+    return (Label(_confidences(a), label=a.model), Label(_confidences(b), label=b.model), _summary(c, notes, models),
             *maps, _heads(explanations))
 
 
@@ -249,7 +250,11 @@ def card(last_build):
     model, build = last_build
     text, path = vcard.card_preview(model, build, benchmark=vb.latest_report(BUILDS, model))
     parsed = ModelCard(text)
-    return parsed.data.to_yaml(), parsed.text, str(path)
+    body, files = parsed.text, [str(path)]
+    for name in vcard.card_images(text):  # beside the README in the build folder, which the app serves
+        body = body.replace(f"]({name})", f"](/gradio_api/file={path.parent / name})")
+        files.append(str(path.parent / name))
+    return parsed.data.to_yaml(), body, files
 
 
 def refresh(image, *args):
@@ -357,7 +362,7 @@ def build_demo() -> gr.Blocks:
             m_run = gr.Button("Render the card of the last build", variant="primary")
             m_meta = gr.Code(language="yaml", label="Metadata (front matter)")
             m_body = gr.Markdown(elem_id="card-preview")
-            m_file = gr.File(label="README.md", elem_id="card-file")
+            m_file = gr.File(label="README.md, with the images it shows", file_count="multiple", elem_id="card-file")
             m_run.click(card, last_build, [m_meta, m_body, m_file], api_name="card")
     return demo
 

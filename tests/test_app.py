@@ -41,7 +41,10 @@ def _assert_answer(result, models=PAIR):
 @pytest.mark.parametrize("name", CIFAR10_CLASSES)
 def test_api_labels_each_example_right_with_the_embedded_pair(client, name):
     # the examples the demo offers, one per class: the trained pair must get every one right
-    assert _assert_answer(_classify(client, EXAMPLES / f"{name}.jpg")) == (name, name)
+    result = _classify(client, EXAMPLES / f"{name}.jpg")
+    assert _assert_answer(result) == (name, name)
+    assert "- **deit-tiny-cifar10**: DeiT student (class + distillation token) distilled on CIFAR-10 from " \
+           "resnet9-cifar10" in result[2], "the DeiT says which teacher it learned from"
 
 
 def test_api_shows_attention_maps_and_deits_two_heads(client):

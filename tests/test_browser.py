@@ -8,6 +8,7 @@ import pytest
 from vitspace.data import CIFAR10_CLASSES
 from vitspace.export import VARIANTS, default_files, missing_packages
 from vitspace.peers import BENCH_VARIANTS
+from vitspace.trainlog import CURVES, CURVES_FILE
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -78,6 +79,7 @@ def test_a_user_walks_every_tab(page, app_url, tmp_path):
         page.locator("#examples").get_by_role("button").first.click()
         page.locator("#summary").get_by_text("The models").wait_for(timeout=60_000)
         assert _top_label(page, "label-a") == _top_label(page, "label-b") == "airplane"
+        assert "distilled on CIFAR-10 from resnet9-cifar10" in page.locator("#summary").inner_text()
         for elem_id in ("map-a", "map-b"):  # both overlays, drawn at display size
             assert page.locator(f"#{elem_id} img").first.evaluate("img => img.naturalWidth") >= 256
         heads = page.locator("#heads").inner_text()
@@ -112,7 +114,12 @@ def test_a_user_walks_every_tab(page, app_url, tmp_path):
         page.get_by_role("tab", name="Model card").click()
         page.get_by_role("button", name="Render the card of the last build").click()
         page.locator("#card-preview").get_by_text("int8-mobile.ptl").first.wait_for(timeout=60_000)
-        readme = _download(page, page.locator("#card-file a").first, tmp_path / "README.md")
+        curves = page.locator("#card-preview img[alt*='top-1 by epoch']").first  # served from the build folder
+        curves.wait_for(timeout=30_000)
+        page.wait_for_function("img => img.complete && img.naturalWidth > 400", arg=curves.element_handle())
+        readme = _download(page, _file_link(page, "card-file", "README.md"), tmp_path / "README.md")
+        png = _download(page, _file_link(page, "card-file", CURVES_FILE), tmp_path / CURVES_FILE)
+        assert png.read_bytes() == CURVES.read_bytes(), "the figure the card links travels with it"
         card = ModelCard.load(readme)
         assert "deit-tiny-cifar10" in card.text and "{{" not in card.text and card.data.license
         _no_bare_error(page)

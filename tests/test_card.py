@@ -12,7 +12,7 @@ import jinja2
 import pytest
 from huggingface_hub import ModelCard, ModelCardData, metadata_load
 
-from vitspace import card
+from vitspace import card, trainlog
 from vitspace.cardmeta import validate_card
 from vitspace.errors import CardError, CardMetadataError
 from vitspace.manifest import MANIFEST
@@ -20,7 +20,7 @@ from vitspace.manifest import MANIFEST
 MODEL = "deit-tiny-cifar10"
 SECTIONS = ("## Model details", "## Files", "## Fidelity and accuracy", "## Benchmark", "## How to use",
             "## Training recipe", "## Limitations", "## Citation", "### How it was distilled",
-            "### Variants that did not build")
+            "### Variants that did not build", "### The embedded teacher and students")
 BENCHMARK = {"machine": {"cpu": "Test CPU 9000", "cores": 2, "torch": "2.14.1"},
              "results": [{"variant": "int8-mobile.ptl", "runtime": "lite interpreter", "peer": False,
                           "batch": 1, "p50_ms": 3.21, "p90_ms": 4.5, "mean_ms": 3.4, "images_per_s": 294.1,
@@ -111,7 +111,8 @@ def test_architecture_only_card_says_so_and_leaves_out_what_it_lacks(build):
                     "## Citation"):
         assert present in text
     for absent in ("## Benchmark", "## Training recipe", "### How it was distilled", "### Variants that did not build",
-                   "Download a file", "top-1 accuracy |", "Parameters:", "Base model"):
+                   "### The embedded teacher and students", trainlog.CURVES_FILE, "Download a file",
+                   "top-1 accuracy |", "Parameters:", "Base model"):
         assert absent not in text, absent
     assert "```kotlin" in text and "LiteModuleLoader.load" in text and "int8-mobile.ptl" in text
     assert "class token and a distillation token" in text
@@ -147,6 +148,8 @@ def test_full_card_with_training_benchmark_and_accuracy(build, manifest, tmp_pat
     assert re.search(rf"^\| `int8-mobile.ptl` \| {agreement:.1%} \|.* \| 50.0% \|$", text, re.M), "agreement, accuracy"
     assert "`model.pte`: MissingBackendError" in text
     assert 'hf_hub_download("alice/deit-tiny", "int8-mobile.ptl")' in text
+    assert trainlog.table(trainlog.embedded()) in text, "the committed teacher and students, as the README has them"
+    assert f"]({trainlog.CURVES_FILE})" in text
     validate_card(text)
 
 
@@ -230,4 +233,12 @@ def test_command_line_prints_writes_and_keeps_an_existing_readme(build, tmp_path
 def test_card_preview_returns_markdown_and_a_file_to_download(build):
     text, path = card.card_preview(MODEL, build)
     assert path == build / "card" / "README.md" and path.read_text() == text
+    assert not (path.parent / trainlog.CURVES_FILE).exists(), "random weights have no training curves"
     assert re.match(r"---\n", text) and "# deit-tiny-cifar10" in text
+
+
+def test_card_preview_of_trained_weights_puts_the_curves_beside_the_readme(build, manifest, tmp_path):
+    artifacts = _pretrained(tmp_path, build, manifest)
+    text, path = card.card_preview(MODEL, artifacts)
+    curves = path.parent / trainlog.CURVES_FILE
+    assert f"]({trainlog.CURVES_FILE})" in text and curves.read_bytes() == trainlog.CURVES.read_bytes()

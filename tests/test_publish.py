@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -29,7 +30,7 @@ import pytest
 import yaml
 from huggingface_hub import constants
 
-from vitspace import card, cardmeta, publish
+from vitspace import card, cardmeta, publish, trainlog
 from vitspace.manifest import MANIFEST
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -303,6 +304,18 @@ def test_dry_run_writes_the_tree_and_the_push_commits_exactly_it(hub, run, artif
     assert commit.ref == "main" and commit.files == tree, "the commit holds the dry-run tree, byte for byte"
     assert f"committed 5 files to {REPO}" in out
     _assert_no_token(out, err, folders=(dry, artifacts), hub=hub)
+
+
+def test_trained_weights_publish_their_training_curves_beside_the_card(run, artifacts, tmp_path):
+    trained = tmp_path / "trained"
+    shutil.copytree(artifacts, trained)
+    manifest = json.loads((trained / MANIFEST).read_text())
+    (trained / MANIFEST).write_text(json.dumps({**manifest, "pretrained": True, "origin": "embedded"}))
+    rc, out, err = run(*_args(trained, "--dry-run", str(tmp_path / "dry")))
+    assert rc == 0, err
+    tree = _tree(tmp_path / "dry")
+    assert tree[trainlog.CURVES_FILE] == trainlog.CURVES.read_bytes()
+    assert f"]({trainlog.CURVES_FILE})".encode() in tree["README.md"]
 
 
 def test_second_identical_run_makes_no_commit(hub, run, artifacts):

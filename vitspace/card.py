@@ -24,6 +24,7 @@ from .export import VARIANTS, usage_snippet
 from .labels import model_labels
 from .manifest import Manifest
 from .registry import ModelSpec, get_spec
+from .trainlog import CURVES, CURVES_FILE, embedded, table
 
 __all__ = ["CardContext", "card_context", "build_card", "render_card", "card_preview", "load_benchmark",
            "preprocessing_steps", "main", "TEMPLATE", "LICENSE"]
@@ -91,6 +92,7 @@ class CardContext:
     usage: list[dict] = field(default_factory=list)
     preprocessing: list[str] = field(default_factory=list)
     training: dict | None = None
+    embedded_training: dict | None = None   # the embedded teacher and students: table, curves figure
     distillation: dict | None = None
     limitations: list[str] = field(default_factory=list)
     repo_id: str | None = None          # where the card will live, for the download snippet
@@ -251,6 +253,13 @@ def _training(training: dict | None) -> dict | None:
             "results": _kv(results)}
 
 
+def _embedded_training(spec: ModelSpec, pretrained: bool) -> dict | None:
+    models = embedded() if spec.source == "embedded" and pretrained else []
+    if not models:
+        return None
+    return {"table": table(models), "curves": CURVES_FILE if CURVES.is_file() else None}
+
+
 def _distillation(spec: ModelSpec, training: dict | None) -> dict | None:
     if spec.family != "deit":
         return None
@@ -341,7 +350,8 @@ def card_context(model: str, artifacts_dir: str | Path, benchmark: str | Path | 
         eval_results=_eval_results(manifest, training, dataset),
         benchmark=_benchmark(bench),
         usage=_usage(files, manifest.input_shape[-1]), preprocessing=preprocessing_steps(spec),
-        training=_training(training), distillation=_distillation(spec, training) if pretrained else None,
+        training=_training(training), embedded_training=_embedded_training(spec, pretrained),
+        distillation=_distillation(spec, training) if pretrained else None,
         limitations=_limitations(spec, manifest, training), repo_id=repo_id)
 
 
@@ -368,11 +378,19 @@ def render_card(model: str, artifacts_dir: str | Path, benchmark: str | Path | d
 
 def card_preview(model: str, artifacts_dir: str | Path, *,
                  benchmark: str | Path | dict | None = None) -> tuple[str, Path]:
-    """(markdown, ARTIFACTS/card/README.md written for download), for the app's Card tab."""
+    """(markdown, ARTIFACTS/card/README.md written for download, with the images it shows beside it),
+    for the app's Card tab."""
     text = render_card(model, artifacts_dir, benchmark)
     path = Path(artifacts_dir) / CARD_DIR / "README.md"
     atomic.write_text(path, text)
+    for name, source in card_images(text).items():
+        atomic.write_bytes(path.parent / name, source.read_bytes())
     return text, path
+
+
+def card_images(text: str) -> dict[str, Path]:
+    """The committed images a card shows, by the name it links them with: they travel beside it."""
+    return {CURVES_FILE: CURVES} if f"]({CURVES_FILE})" in text and CURVES.is_file() else {}
 
 
 # --- command line ---------------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from huggingface_hub.hf_api import RepoFile
 from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status, validate_repo_id
 
 from . import cli
-from .card import build_card
+from .card import build_card, card_images
 from .carddata import preprocessing_steps
 from .cardmeta import validate_card
 from .compress import CompressConfig, compress, compress_cached
@@ -158,6 +158,7 @@ def build_tree(spec: ModelSpec, artifacts: Path, card_text: str) -> dict[str, by
                                f"(python -m vitspace.compress --model {spec.name} --out {artifacts})")
         for name in files_of(f.file):  # with companion files
             tree[name] = artifacts / name
+    tree.update(card_images(card_text))
     tree[MARKER] = _marker(_git_oid_bytes(tree[CARD]))
     return tree
 
