@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reproduce the embedded CIFAR-10 models from scratch: the teacher, then the DeiT and ViT students
 # with the same budget (epochs, recipe, seed), then install their weights into vitspace/weights/
-# with `vitspace.evaluate`'s accuracy on DATA/test.
+# with `vitspace.evaluate`'s accuracy on DATA/test, and redraw the curves and the README's table.
 #
 #   scripts/train_embedded.sh [DATA_DIR] [RUNS_DIR]
 #
@@ -30,3 +30,4 @@ fi
 for pair in teacher vit deit; do
     python -m vitspace.distill --out "$runs/$pair" $data --install
 done
+python -m vitspace.trainlog --png docs/training-curves.png --readme README.md  # the figure, the README's table

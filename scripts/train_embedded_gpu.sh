@@ -7,8 +7,9 @@
 #
 # The data sit on the GPU as uint8 and are augmented there; bf16 autocast, large batches and
 # torch.compile for the students. Every step resumes from its checkpoint, saved as CPU tensors, so a
-# CPU machine can resume or install a run begun on the GPU. COPY_TO=DIR copies the installed weights
-# and JSONs (6 files, 19 MB) there too: a GPU machine's folder of results, say.
+# CPU machine can resume or install a run begun on the GPU. Then `vitspace.trainlog` draws the curves
+# (docs/training-curves.png) and rewrites the README's table. COPY_TO=DIR copies the installed weights,
+# JSONs and curves (7 files, 19 MB) there too: a GPU machine's folder of results, say.
 # STUDENT_EPOCHS (default 150), PARALLEL=0 trains the students one after the other, PYTHON (python3).
 #
 # TINY=1 is the test setting: 128 training images, 1 epoch, no compile, whatever device is there
@@ -36,12 +37,14 @@ student=(--epochs "${STUDENT_EPOCHS:-150}" --batch-size 1024 --lr 2e-3 --weight-
          --label-smoothing 0.1 --eval-every 10 --compile)
 dest=vitspace/weights
 install=()
+report=(--png docs/training-curves.png --readme README.md)  # the figure and the README's table
 if [ "${TINY:-0}" = 1 ]; then
     tiny=(--epochs 1 --batch-size 64 --limit-train 128 --limit-test 100 --no-compile)  # later flags win
     teacher+=("${tiny[@]}")
     student+=("${tiny[@]}")
     dest=$runs/installed
     install=(--install-dir "$dest" --limit-test 100)
+    report=(--weights "$dest" --png "$dest/training-curves.png")
 fi
 
 "$py" -m vitspace.distill --model resnet9-cifar10 "${data[@]}" --out "$runs/teacher" "${teacher[@]}" --resume
@@ -59,9 +62,11 @@ fi
 for run in teacher deit vit; do
     "$py" -m vitspace.distill --out "$runs/$run" "${data[@]}" --install "${install[@]}"
 done
+"$py" -m vitspace.trainlog "${report[@]}"
 if [ -n "${COPY_TO:-}" ]; then
     mkdir -p "$COPY_TO"
     for model in resnet9-cifar10 deit-tiny-cifar10 vit-tiny-cifar10; do
         cp "$dest/$model.safetensors" "$dest/$model.json" "$COPY_TO/"
     done
+    cp "${report[-1]}" "$COPY_TO/"
 fi

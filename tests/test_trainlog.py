@@ -64,3 +64,14 @@ def test_command_prints_the_table_and_draws(tmp_path, capsys):
     assert Image.open(png).size[0] > 400
     assert trainlog.main(["--weights", str(tmp_path)]) == 2
     assert "no embedded model's JSON" in capsys.readouterr().err
+
+
+def test_readme_option_replaces_the_old_table_and_keeps_the_rest(tmp_path, capsys):
+    readme = tmp_path / "README.md"
+    old = f"{trainlog.HEADER}\n|---|---|---|---|---|---|---|\n| ViT student | `vit-tiny-cifar10` | old |\n"
+    readme.write_text(f"# Title\n\nBefore.\n\n{old}\nAfter.\n")
+    assert trainlog.main(["--readme", str(readme)]) == 0
+    assert readme.read_text() == f"# Title\n\nBefore.\n\n{trainlog.table(trainlog.embedded())}\nAfter.\n"
+    readme.write_text("no table here\n")
+    assert trainlog.main(["--readme", str(readme)]) == 2 and "no table starting with" in capsys.readouterr().err
+    assert readme.read_text() == "no table here\n"

@@ -1,10 +1,10 @@
 """What a training log says: which machine ran which epochs, the CPU hours they took, and top-1 by epoch.
 For the embedded models, the table and the figure that the README and the model cards show.
 
-    python -m vitspace.trainlog [--png docs/training-curves.png] [--weights DIR]
+    python -m vitspace.trainlog [--png docs/training-curves.png] [--readme README.md] [--weights DIR]
 
-prints the table (Markdown) of the embedded teacher and students, and with --png draws both students'
-test top-1 by epoch, the teacher's accuracy beside them.
+prints the table (Markdown) of the embedded teacher and students; --readme puts it in place of the
+one in that file; --png draws both students' test top-1 by epoch, the teacher's accuracy beside them.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import cli
+from . import atomic, cli
 from .errors import command
 from .registry import WEIGHTS_DIR, get_spec, list_models
 
@@ -107,16 +107,29 @@ def embedded(weights: str | Path = WEIGHTS_DIR) -> list[Trained]:
     return sorted(found, key=lambda t: list(ROLES.values()).index(t.role) if t.role in ROLES.values() else 9)
 
 
+HEADER = "| role | model | parameters | epochs | test top-1 | CPU hours | trained on |"
+
+
 def table(models: list[Trained]) -> str:
     """Markdown: role, model, parameters, epochs, top-1, CPU hours, machines."""
-    rows = ["| role | model | parameters | epochs | test top-1 | CPU hours | trained on |",
-            "|---|---|---|---|---|---|---|"]
+    rows = [HEADER, "|---|---|---|---|---|---|---|"]
     for t in models:
         top1 = f"{t.top1:.2%} ({t.test_images:,} images)" if t.top1 is not None else "not evaluated"
         hours = f"{t.cpu_hours:.1f}" if t.cpu_measured else f"{t.cpu_hours:.1f} (wall clock x threads)"
         rows.append(f"| {t.role} | `{t.model}` | {t.params / 1e6:.2f} M | {t.epochs} | {top1} | {hours} "
                     f"| {'; '.join(t.machines)} |")
     return "\n".join(rows) + "\n"
+
+
+def replace_table(text: str, new: str) -> str:
+    """TEXT with its table of embedded models (the lines from HEADER to the first that is not a row) as NEW."""
+    lines = text.splitlines(keepends=True)
+    try:
+        start = next(i for i, line in enumerate(lines) if line.rstrip("\n") == HEADER)
+    except StopIteration:
+        raise ValueError(f"no table starting with {HEADER!r}") from None
+    end = next((i for i in range(start, len(lines)) if not lines[i].startswith("|")), len(lines))
+    return "".join(lines[:start]) + new + "".join(lines[end:])
 
 
 def draw(models: list[Trained], path: str | Path) -> Path:
@@ -151,6 +164,7 @@ def draw(models: list[Trained], path: str | Path) -> Path:
 def main(argv=None) -> int:
     p = cli.parser("trainlog", __doc__)
     p.add_argument("--weights", type=Path, default=WEIGHTS_DIR, help="folder of <model>.json (default: the embedded)")
+    p.add_argument("--readme", type=Path, help="replace the table in this Markdown file (the README's)")
     p.add_argument("--png", type=Path, help=f"draw the curves here (the committed one: docs/{CURVES_FILE})")
     args = p.parse_args(argv)
     models = embedded(args.weights)
@@ -158,6 +172,12 @@ def main(argv=None) -> int:
         print(f"error: no embedded model's JSON in {args.weights}", file=sys.stderr)
         return 2
     sys.stdout.write(table(models))
+    if args.readme:
+        try:
+            atomic.write_text(args.readme, replace_table(args.readme.read_text(), table(models)))
+        except (OSError, ValueError) as e:
+            print(f"error: {args.readme}: {e}", file=sys.stderr)
+            return 2
     if args.png:
         print(f"wrote {draw(models, args.png)}", file=sys.stderr)
     return 0
