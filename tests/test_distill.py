@@ -17,7 +17,8 @@ from safetensors.torch import load_file
 
 import vitspace as vs
 from vitspace.cpuinfo import CpuInfo, machine_class, native_bf16, parse_cpuinfo
-from vitspace.distill import TrainConfig, _parse, export, train
+from vitspace.distill import TrainConfig, _parse, export, install, train
+from vitspace.errors import ConfigError
 from vitspace.evaluate import evaluate
 from vitspace.losses import DistillationLoss
 
@@ -134,6 +135,18 @@ def test_hard_distillation_trains_the_deit_student(tiny_data, tmp_path):
     meta = json.loads((tmp_path / "deit" / "model.json").read_text())
     assert meta["train_config"]["distillation"] == "hard" and meta["metrics"] == metrics and metrics["complete"]
     assert 0 <= metrics["test_top1"] <= 1
+
+
+def test_a_plain_patch_student_trains_but_does_not_replace_the_embedded_one(tiny_data, tmp_path):
+    metrics = train(_cfg(tiny_data, tmp_path / "patch", epochs=1, stem="patch"))
+    assert metrics["complete"]
+    state = load_file(str(tmp_path / "patch" / "model.safetensors"))
+    assert state["patch_embed.proj.weight"].shape == (192, 3, 4, 4), "one linear map of each 4x4 patch"
+    with pytest.raises(ConfigError, match="--stem patch student"):
+        install(tmp_path / "patch", tiny_data, tmp_path / "weights")
+    assert not (tmp_path / "weights").exists()
+    with pytest.raises(ConfigError, match="--stem wide"):
+        train(_cfg(tiny_data, tmp_path / "wide", epochs=1, stem="wide"))
 
 
 @pytest.mark.slow

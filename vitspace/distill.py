@@ -39,7 +39,7 @@ from .evaluate import evaluate
 from .factory import create_model
 from .inference import Classifier, build_preprocess
 from .losses import DistillationLoss
-from .nets import use_explicit_attention
+from .nets import plain_patch_embed, use_explicit_attention
 from .registry import WEIGHTS_DIR, get_spec
 from .trainlog import part_dicts, parts
 
@@ -64,6 +64,8 @@ class TrainConfig:
     tau: float = 1.0                        # soft distillation temperature
     teacher: str | None = None              # safetensors of the teacher (registry arch from --teacher-model)
     teacher_model: str = "resnet9-cifar10"
+    stem: str = "conv"                      # conv: the registry's students | patch: DeiT's plain 4x4 patchify
+                                            # layer, to measure what the stem does (such runs do not install)
     teacher_tta: bool = False               # flip TTA in the teacher: +0.7 point for 2x its cost per step
     bf16: bool | str = "auto"               # autocast; auto: on CUDA, and on CPUs with AVX512-BF16 or AMX
     device: str = "auto"                    # auto (CUDA when there is a GPU) | cpu | cuda | cuda:N
@@ -180,6 +182,10 @@ def _optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimize
 
 def _build_student(cfg: TrainConfig, device: torch.device) -> torch.nn.Module:
     model = create_model(cfg.model, pretrained=False)
+    if cfg.stem not in ("conv", "patch") or (cfg.stem == "patch" and not hasattr(model, "patch_embed")):
+        raise ConfigError(f"--stem {cfg.stem}: conv, or patch for a ViT or DeiT student")
+    if cfg.stem == "patch":
+        model.patch_embed = plain_patch_embed()
     if device.type == "cpu":
         use_explicit_attention(model)  # on a GPU the fused kernel (flash attention) is the fast one
     if cfg.distillation != "none":
@@ -264,7 +270,11 @@ def install(run: str | Path, data: str | Path | None = None, dest: str | Path | 
             limit: int | None = None) -> Path:
     """Export a run into the package (vitspace/weights/<model>.*, or DEST), with `vitspace.evaluate` on
     DATA/test (at most `limit` images) and the machine that evaluated it."""
-    model = torch.load(Path(run) / "last.pt", weights_only=False, map_location="cpu")["config"]["model"]
+    config = torch.load(Path(run) / "last.pt", weights_only=False, map_location="cpu")["config"]
+    if config.get("stem", "conv") != "conv":
+        raise ConfigError(f"{run} trained a --stem {config['stem']} student; {config['model']} has the convolutional "
+                          "stem, so only its run folder holds these weights (--export-only)")
+    model = config["model"]
     path = export(run, dest or WEIGHTS_DIR, model)
     if data:
         meta_path = path.with_suffix(".json")

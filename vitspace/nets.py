@@ -12,7 +12,8 @@ from timm.models.deit import VisionTransformerDistilled
 from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
-__all__ = ["StudentConfig", "ConvStem", "ResNetCifar", "vit_student", "deit_student", "use_explicit_attention"]
+__all__ = ["StudentConfig", "ConvStem", "ResNetCifar", "vit_student", "deit_student", "plain_patch_embed",
+           "use_explicit_attention"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,11 @@ class ConvStem(PatchEmbed):
             layers += [nn.Conv2d(c_in, c_out, 3, stride=1 if i == 0 else 2, padding=1, bias=False),
                        nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
         self.proj = nn.Sequential(*layers, nn.Conv2d(embed_dim, embed_dim, 1))
+
+
+def plain_patch_embed(cfg: StudentConfig = StudentConfig()) -> PatchEmbed:
+    """DeiT's and ViT's own tokenizer: one linear projection of each 4x4 patch, no convolutional bias."""
+    return PatchEmbed(img_size=cfg.img_size, patch_size=cfg.patch_size, in_chans=3, embed_dim=cfg.embed_dim)
 
 
 def _vit_kwargs(cfg: StudentConfig) -> dict:

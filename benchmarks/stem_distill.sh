@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# What distillation gives a student with the convolutional stem (the embedded ones) against one with
+# DeiT's plain 4x4 patchify layer, at equal compute: four short runs of `python -m vitspace.distill`
+# on a subset of CIFAR-10 (the committed teacher for the DeiT runs), then each run's final test top-1.
+#
+#   benchmarks/stem_distill.sh DATA_DIR RUNS_DIR
+#
+# IMAGES (default 10000 training images), EPOCHS (8), THREADS (1 per run; two runs at a time).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+data=$1 runs=$2
+common=(--data "$data" --limit-train "${IMAGES:-10000}" --epochs "${EPOCHS:-8}" --batch-size 128 --lr 1.5e-3
+        --weight-decay 0.05 --warmup-epochs 1 --label-smoothing 0.1 --eval-every 2 --threads "${THREADS:-1}" --resume)
+teacher=(--teacher vitspace/weights/resnet9-cifar10.safetensors --distillation hard)
+pair() {  # the ViT, then the DeiT, with one stem
+    python -m vitspace.distill --model vit-tiny-cifar10 --stem "$1" --out "$runs/$1-vit" "${common[@]}" > "$runs/$1-vit.out" 2>&1
+    python -m vitspace.distill --model deit-tiny-cifar10 --stem "$1" --out "$runs/$1-deit" "${common[@]}" "${teacher[@]}" \
+        > "$runs/$1-deit.out" 2>&1
+}
+mkdir -p "$runs"
+pair conv & conv=$!
+pair patch
+wait "$conv"
+python - "$runs" <<'PY'
+import json, sys
+from pathlib import Path
+print("| stem | ViT | DeiT (hard distillation) | DeiT - ViT |\n|---|---|---|---|")
+for stem in ("conv", "patch"):
+    acc = [json.loads((Path(sys.argv[1]) / f"{stem}-{m}" / "log.jsonl").read_text().splitlines()[-1])["test_acc"]
+           for m in ("vit", "deit")]
+    print(f"| {stem} | {acc[0]:.2%} | {acc[1]:.2%} | {100 * (acc[1] - acc[0]):+.1f} points |")
+PY
