@@ -134,6 +134,7 @@ def test_hard_distillation_trains_the_deit_student(tiny_data, tmp_path):
                          teacher=str(tmp_path / "teacher.safetensors")))
     meta = json.loads((tmp_path / "deit" / "model.json").read_text())
     assert meta["train_config"]["distillation"] == "hard" and meta["metrics"] == metrics and metrics["complete"]
+    assert [p["distillation"] for p in metrics["parts"]] == ["hard"], "each epoch logs its distillation"
     assert 0 <= metrics["test_top1"] <= 1
 
 

@@ -373,7 +373,8 @@ def train(cfg: TrainConfig) -> dict:
         record = {"epoch": epoch + 1, "train_loss": train_loss, "train_acc": train_acc,
                   "images_per_s": seen * world / elapsed, "epoch_s": elapsed, "lr": opt.param_groups[0]["lr"],
                   "device": str(device), "machine": machine, "bf16": cfg.bf16,
-                  "threads": torch.get_num_threads(), "cpu_s": round(time.process_time() - cpu0, 1)}
+                  "threads": torch.get_num_threads(), "cpu_s": round(time.process_time() - cpu0, 1),
+                  "distillation": cfg.distillation + (f", tau {cfg.tau:g}" if cfg.distillation == "soft" else "")}
         if clock.paused > paused:
             record["paused_s"] = round(clock.paused - paused, 1)  # left out of epoch_s
         if (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs:

@@ -29,6 +29,7 @@ class Part:
     """Consecutive epochs that ran on one machine with one setting."""
     epochs: list[int]          # [first, last]
     machine: str | None        # None: logged before runs recorded their machine
+    distillation: str | None   # none, hard, or soft with its tau (None: not logged; the config has the last)
     device: str | None
     bf16: bool | None
     threads: int
@@ -47,7 +48,8 @@ def parts(history: list[dict], threads: int | None) -> list[Part]:
     default) for epochs that did not log theirs."""
     threads = threads or 1
     groups: list[list[dict]] = []
-    key = lambda h: (h.get("machine"), h.get("device"), h.get("bf16"), h.get("threads", threads))  # noqa: E731
+    key = lambda h: (h.get("machine"), h.get("distillation"), h.get("device"), h.get("bf16"),  # noqa: E731
+                     h.get("threads", threads))
     for h in history:
         if groups and key(groups[-1][-1]) == key(h):
             groups[-1].append(h)
@@ -55,9 +57,9 @@ def parts(history: list[dict], threads: int | None) -> list[Part]:
             groups.append([h])
     out = []
     for g in groups:
-        machine, device, bf16, n = key(g[0])
-        out.append(Part(epochs=[g[0]["epoch"], g[-1]["epoch"]], machine=machine, device=device, bf16=bf16,
-                        threads=n, hours=round(sum(h["epoch_s"] for h in g) / 3600, 3),
+        machine, distillation, device, bf16, n = key(g[0])
+        out.append(Part(epochs=[g[0]["epoch"], g[-1]["epoch"]], machine=machine, distillation=distillation,
+                        device=device, bf16=bf16, threads=n, hours=round(sum(h["epoch_s"] for h in g) / 3600, 3),
                         cpu_hours=round(sum(_cpu_s(h, n) for h in g) / 3600, 3),
                         cpu_measured=all("cpu_s" in h for h in g),
                         images_per_s=round(sum(h["images_per_s"] for h in g) / len(g), 1)))
