@@ -50,7 +50,7 @@ fi
 "$py" -m vitspace.distill --model resnet9-cifar10 "${data[@]}" --out "$runs/teacher" "${teacher[@]}" --resume
 vit=("$py" -m vitspace.distill --model vit-tiny-cifar10 "${data[@]}" --out "$runs/vit" "${student[@]}" --resume)
 deit=("$py" -m vitspace.distill --model deit-tiny-cifar10 "${data[@]}" --out "$runs/deit" "${student[@]}" --resume
-      --teacher "$runs/teacher/model.safetensors" --distillation hard)
+      --teacher "$runs/teacher/model.safetensors" --distillation soft --tau 3)  # benchmarks/stem_distill.sh
 if [ "${PARALLEL:-1}" = 1 ]; then
     "${vit[@]}" & vit_pid=$!
     trap 'kill "$vit_pid" 2>/dev/null || true' EXIT  # never leave it running if DeiT fails
