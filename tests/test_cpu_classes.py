@@ -94,8 +94,9 @@ def test_fast_path_skips_a_file_that_fails_the_gate_and_says_so(monkeypatch, tmp
         lambda x: torch.randn(x.shape[0], 10)))  # built fine, answers at random
     monkeypatch.setitem(export.VARIANTS, FAST_FILE, noise)
     monkeypatch.setattr(fastpath, "_fast", fastpath.Memo())
-    fast = fastpath.fast_classifier("vit-tiny-cifar10", pretrained=False)
-    note = fastpath.fast_note("vit-tiny-cifar10", pretrained=False)
+    # trained weights: random ones are unseeded, and in one CI run their int8 file fell to 80% agreement
+    fast = fastpath.fast_classifier("vit-tiny-cifar10", pretrained=True)
+    note = fastpath.fast_note("vit-tiny-cifar10", pretrained=True)
     assert note.startswith("fast path: `int8.pt`") and f"{FAST_FILE} did not pass the fidelity gate" in note
     assert fast.fast and fast.predict(ROOT / "examples" / "cat.jpg").label
 
