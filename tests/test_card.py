@@ -242,3 +242,19 @@ def test_card_preview_of_trained_weights_puts_the_curves_beside_the_readme(build
     text, path = card.card_preview(MODEL, artifacts)
     curves = path.parent / trainlog.CURVES_FILE
     assert f"]({trainlog.CURVES_FILE})" in text and curves.read_bytes() == trainlog.CURVES.read_bytes()
+
+
+def test_a_run_that_changed_its_distillation_says_which_epochs_had_which(build, manifest, tmp_path):
+    artifacts = _pretrained(tmp_path, build, manifest)
+    parts = [{"epochs": [1, 4], "distillation": None}, {"epochs": [5, 6], "distillation": "hard"},
+             {"epochs": [7, 24], "distillation": "soft, tau 3"}]  # None: an epoch logged before modes were
+    training = {**TRAINING, "train_config": {**TRAINING["train_config"], "distillation": "soft", "tau": 3.0},
+                "metrics": {**TRAINING["metrics"], "parts": parts}}
+    weights = tmp_path / "deit.json"
+    weights.write_text(json.dumps(training))
+    text = card.render_card(MODEL, artifacts, weights_json=weights)
+    _assert_clean(text)
+    assert "KL divergence at temperature 3.0" in text
+    assert "- **By epoch:** hard for epochs 5-6; soft, tau 3 for epochs 7-24 (the run changed its mode" in text
+    weights.write_text(json.dumps(TRAINING))
+    assert "By epoch" not in card.render_card(MODEL, artifacts, weights_json=weights)

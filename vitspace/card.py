@@ -273,8 +273,23 @@ def _distillation(spec: ModelSpec, training: dict | None) -> dict | None:
         return None
     alpha = cfg.get("alpha", 0.5)
     return {"teacher": f"`{cfg.get('teacher_model')}`, a convnet trained on CIFAR-10", "mode": mode,
-            "tau": cfg.get("tau"), "data": "CIFAR-10",
+            "tau": cfg.get("tau"), "data": "CIFAR-10", "by_epoch": _modes_by_epoch(training),
             "alpha_desc": f"{1 - alpha:g} x the class head's cross-entropy + {alpha:g} x the distillation loss"}
+
+
+def _modes_by_epoch(training: dict) -> str | None:
+    """"hard for epochs 1-6; soft, tau 3 for epochs 7-24" where a run changed its distillation on the way
+    (the config holds the last mode only)."""
+    parts = [p for p in (training.get("metrics") or {}).get("parts") or [] if p.get("distillation")]
+    spans: list[list] = []
+    for p in parts:
+        if spans and spans[-1][0] == p["distillation"]:
+            spans[-1][2] = p["epochs"][1]
+        else:
+            spans.append([p["distillation"], *p["epochs"]])
+    if len(spans) < 2:
+        return None
+    return "; ".join(f"{mode} for epochs {first}-{last}" for mode, first, last in spans)
 
 
 def _eval_results(manifest: Manifest, training: dict | None, dataset: tuple[str, str]) -> list[dict]:
