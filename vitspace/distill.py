@@ -41,7 +41,7 @@ from .inference import Classifier, build_preprocess
 from .losses import DistillationLoss
 from .nets import plain_patch_embed, use_explicit_attention
 from .registry import WEIGHTS_DIR, get_spec
-from .trainlog import part_dicts, parts
+from .trainlog import parts
 
 __all__ = ["TrainConfig", "train", "export", "install", "main"]
 
@@ -231,13 +231,14 @@ def _save_checkpoint(path: Path, **state) -> None:
 
 
 def _metrics(cfg: TrainConfig, history: list[dict], test_images: int) -> dict:
+    by_part = parts(history, cfg.threads)
     return {"test_top1": history[-1].get("test_acc") if history else None, "test_images": test_images,
             "epochs_done": len(history), "epochs": cfg.epochs, "complete": len(history) == cfg.epochs,
             "train_seconds": round(sum(h["epoch_s"] for h in history), 1),
             "mean_images_per_s": round(sum(h["images_per_s"] for h in history) / max(1, len(history)), 1),
             "machines": sorted({h["machine"] for h in history if "machine" in h}),  # older runs did not log it
-            "cpu_hours": round(sum(p.cpu_hours for p in parts(history, cfg.threads)), 2),
-            "parts": part_dicts(history, cfg.threads)}
+            "cpu_hours": round(sum(p.cpu_hours for p in by_part), 2),
+            "parts": [dataclasses.asdict(p) for p in by_part]}
 
 
 def export(run: str | Path, dest: str | Path | None = None, name: str = "model") -> Path:

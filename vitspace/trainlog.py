@@ -8,7 +8,6 @@ one in that file; --png draws both students' test top-1 by epoch, the teacher's 
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 from dataclasses import dataclass
@@ -66,10 +65,6 @@ def parts(history: list[dict], threads: int | None) -> list[Part]:
     return out
 
 
-def part_dicts(history: list[dict], threads: int | None) -> list[dict]:
-    return [dataclasses.asdict(p) for p in parts(history, threads)]
-
-
 @dataclass
 class Trained:
     """One embedded model's training, from its weights' JSON."""
@@ -106,7 +101,8 @@ def embedded(weights: str | Path = WEIGHTS_DIR) -> list[Trained]:
         path = Path(weights) / f"{name}.json"
         if spec.source == "embedded" and path.is_file():
             found.append(Trained.from_json(json.loads(path.read_text())))
-    return sorted(found, key=lambda t: list(ROLES.values()).index(t.role) if t.role in ROLES.values() else 9)
+    rank = {role: i for i, role in enumerate(ROLES.values())}
+    return sorted(found, key=lambda t: rank.get(t.role, len(rank)))
 
 
 HEADER = "| role | model | parameters | epochs | test top-1 | CPU hours | trained on |"
