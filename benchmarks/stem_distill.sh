@@ -10,9 +10,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data=$1 runs=$2
-common=(--data "$data" --limit-train "${IMAGES:-10000}" --epochs "${EPOCHS:-8}" --batch-size 128 --lr 1.5e-3
-        --weight-decay 0.05 --warmup-epochs 1 --label-smoothing 0.1 --eval-every 2 --threads "${THREADS:-1}" --resume)
-teacher=(--teacher vitspace/weights/resnet9-cifar10.safetensors)
+source benchmarks/short_runs.sh
 pair() {  # the ViT, then the DeiTs, with one stem
     python -m vitspace.distill --model vit-tiny-cifar10 --stem "$1" --out "$runs/$1-vit" "${common[@]}" > "$runs/$1-vit.out" 2>&1
     python -m vitspace.distill --model deit-tiny-cifar10 --stem "$1" --out "$runs/$1-deit" "${common[@]}" "${teacher[@]}" \

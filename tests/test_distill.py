@@ -17,7 +17,8 @@ from safetensors.torch import load_file
 
 import vitspace as vs
 from vitspace.cpuinfo import CpuInfo, machine_class, native_bf16, parse_cpuinfo
-from vitspace.distill import TrainConfig, _parse, export, install, train
+from vitspace.data import load_split
+from vitspace.distill import TrainConfig, _parse, evaluate_tensors, export, install, train
 from vitspace.errors import ConfigError
 from vitspace.evaluate import evaluate
 from vitspace.losses import DistillationLoss
@@ -124,6 +125,23 @@ def test_resume_continues_exactly(tiny_data, tmp_path):
     # epoch 1's machine was stripped above, as older code logged it: a part of its own, "not logged"
     assert [(p["epochs"], p["machine"]) for p in parts] == [([1, 1], None), ([2, 2], machine_class())]
     assert all(p["cpu_measured"] for p in parts)
+
+
+def test_ema_weights_are_evaluated_exported_and_resumed_exactly(tiny_data, tmp_path):
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    metrics = train(_cfg(tiny_data, straight, ema=0.99))
+    train(_cfg(tiny_data, resumed, ema=0.99, stop_after=1))
+    train(_cfg(tiny_data, resumed, ema=0.99, resume=True))
+    ckpt = torch.load(straight / "last.pt", weights_only=False)
+    exported = load_file(str(straight / "model.safetensors"))
+    assert all(torch.equal(exported[k], v.half()) for k, v in ckpt["ema"].items()), "the average is what ships"
+    assert any(not torch.equal(ckpt["ema"][k], ckpt["model"][k]) for k in ckpt["ema"])
+    assert load_file(str(resumed / "model.safetensors")).keys() == exported.keys()
+    assert all(torch.equal(load_file(str(resumed / "model.safetensors"))[k], v) for k, v in exported.items())
+    student = vs.create_model("deit-tiny-cifar10", pretrained=False)
+    student.load_state_dict(ckpt["ema"])
+    assert metrics["test_top1"] == evaluate_tensors(student, load_split(tiny_data, "test").subset(32, seed=0),
+                                                    bf16=ckpt["config"]["bf16"]), "the log scores the average"
 
 
 def test_hard_distillation_trains_the_deit_student(tiny_data, tmp_path):
