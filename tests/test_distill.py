@@ -156,6 +156,20 @@ def test_hard_distillation_trains_the_deit_student(tiny_data, tmp_path):
     assert 0 <= metrics["test_top1"] <= 1
 
 
+def test_a_run_in_parts_switches_distillation_where_it_stops(tiny_data, tmp_path):
+    teacher = vs.create_model("resnet9-cifar10", pretrained=False)
+    from safetensors.torch import save_file
+    save_file(teacher.state_dict(), str(tmp_path / "teacher.safetensors"))
+    run = functools.partial(_cfg, tiny_data, tmp_path / "deit", epochs=3, teacher=str(tmp_path / "teacher.safetensors"),
+                            resume=True)
+    hard, soft = {"distillation": "hard", "stop_at": 2}, {"distillation": "soft", "tau": 3.0}
+    train(run(**hard))
+    train(run(**soft))
+    train(run(**hard))  # run again (the script, restarted): the first part is done, so nothing trains
+    log = [json.loads(line) for line in (tmp_path / "deit" / "log.jsonl").read_text().splitlines()]
+    assert [(r["epoch"], r["distillation"]) for r in log] == [(1, "hard"), (2, "hard"), (3, "soft, tau 3")]
+
+
 def test_a_plain_patch_student_trains_but_does_not_replace_the_embedded_one(tiny_data, tmp_path):
     metrics = train(_cfg(tiny_data, tmp_path / "patch", epochs=1, stem="patch"))
     assert metrics["complete"]

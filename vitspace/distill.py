@@ -83,6 +83,8 @@ class TrainConfig:
     install: bool = False                   # export OUT/last.pt into vitspace/weights, evaluated on DATA/test
     install_dir: str | None = None          # where --install writes instead of vitspace/weights
     stop_after: int | None = None           # end this invocation after N epochs; --resume continues
+    stop_at: int | None = None              # end it at epoch N (none if the run is past it): a run in parts,
+                                            # each with its own settings (scripts/train_embedded.sh)
 
 
 def _dist_info() -> tuple[int, int]:
@@ -344,7 +346,7 @@ def train(cfg: TrainConfig) -> dict:
 
     per_rank = cfg.batch_size // world
     log = open(out / "log.jsonl", "a") if rank == 0 else None
-    end_epoch = min(cfg.epochs, start_epoch + cfg.stop_after) if cfg.stop_after else cfg.epochs
+    end_epoch = min(cfg.epochs, start_epoch + (cfg.stop_after or cfg.epochs), cfg.stop_at or cfg.epochs)
     clock = PauseClock()
     for epoch in range(start_epoch, end_epoch):
         seed = cfg.seed * 100_003 + epoch
