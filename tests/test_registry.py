@@ -43,6 +43,18 @@ def test_architecture_only_predicts_and_is_labelled(name):
     assert [s for _, s in p.topk] == sorted((s for _, s in p.topk), reverse=True)
 
 
+def test_architecture_only_weights_are_the_same_every_time_and_leave_the_generator_alone():
+    torch.manual_seed(1)
+    expected = torch.rand(3)
+    torch.manual_seed(1)
+    a = vs.create_model("vit-tiny-cifar10", pretrained=False).state_dict()
+    assert torch.equal(torch.rand(3), expected), "building drew nothing from the global generator"
+    b = vs.create_model("vit-tiny-cifar10", pretrained=False).state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a), "the same random weights, so their figures reproduce"
+    other = vs.create_model("vit-tiny-cifar10", pretrained=False, seed=1).state_dict()
+    assert not torch.equal(a["head.weight"], other["head.weight"])
+
+
 def test_students_differ_only_by_distillation_token():
     vit, deit = vs.create_model("vit-tiny-cifar10", False), vs.create_model("deit-tiny-cifar10", False)
     n = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731

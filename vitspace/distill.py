@@ -186,7 +186,7 @@ def _optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimize
 
 
 def _build_student(cfg: TrainConfig, device: torch.device) -> torch.nn.Module:
-    model = create_model(cfg.model, pretrained=False)
+    model = create_model(cfg.model, pretrained=False, seed=None)  # train() seeded the generator
     if cfg.stem not in ("conv", "patch") or (cfg.stem == "patch" and not hasattr(model, "patch_embed")):
         raise ConfigError(f"--stem {cfg.stem}: conv, or patch for a ViT or DeiT student")
     if cfg.stem == "patch":

@@ -12,12 +12,13 @@ from .registry import get_spec
 __all__ = ["create_model", "ModelInfo", "model_info"]
 
 
-def create_model(name: str, pretrained: bool = True) -> nn.Module:
+def create_model(name: str, pretrained: bool = True, seed: int | None = 0) -> nn.Module:
     """The model as a module mapping preprocessed pixels (B, 3, H, W) to logits (B, num_labels).
 
-    pretrained=False builds the architecture offline with random weights.
+    pretrained=False builds the architecture offline with random weights, drawn from `seed` (None: from
+    torch's global generator, as a training run seeds it).
     """
-    return load_module(get_spec(name), pretrained=pretrained)
+    return load_module(get_spec(name), pretrained=pretrained, seed=seed)
 
 
 @dataclass

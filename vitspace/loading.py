@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlparse
 
+import torch
 from safetensors.torch import load_file
 from torch import nn
 
@@ -82,10 +83,15 @@ def _load_hub(spec: ModelSpec) -> nn.Module:
         raise _unavailable(spec, f"loading failed ({type(e).__name__})") from e
 
 
-def load_module(spec: ModelSpec, pretrained: bool = True) -> nn.Module:
-    """The spec's model in eval mode, with its weights unless pretrained=False."""
+def load_module(spec: ModelSpec, pretrained: bool = True, seed: int | None = 0) -> nn.Module:
+    """The spec's model in eval mode, with its weights unless pretrained=False: then random weights drawn
+    from `seed`, the same every time and leaving the global generator alone (None: drawn from it)."""
     if not pretrained:
-        return spec.build().eval()
+        if seed is None:
+            return spec.build().eval()
+        with torch.random.fork_rng(devices=[]):  # reproducible architecture-only figures (fidelity, say)
+            torch.manual_seed(seed)
+            return spec.build().eval()
     if spec.source == "hub":
         return _load_hub(spec).eval()
     if not spec.weights_file.exists():
