@@ -76,6 +76,7 @@ def test_fast_path_keeps_99_percent_agreement_under_each_cpu_class(aten, onednn,
     out = _run(code, aten, onednn, tmp_path)
     assert out["status"] == "ok" and out["agreement"] >= 0.99 and out["gate"] == "pass", out
     assert any("reduce_range" in p for p in out["passes"]) == (onednn == "AVX2")
+    assert any("patch_embed in float" in p for p in out["passes"]) == (onednn == "AVX2"), "the stem sees raw pixels"
 
 
 def test_the_gate_needs_99_percent_and_enough_images():
