@@ -87,10 +87,10 @@ def load_module(spec: ModelSpec, pretrained: bool = True, seed: int | None = 0) 
     """The spec's model in eval mode, with its weights unless pretrained=False: then random weights drawn
     from `seed`, the same every time and leaving the global generator alone (None: drawn from it)."""
     if not pretrained:
-        if seed is None:
-            return spec.build().eval()
-        with torch.random.fork_rng(devices=[]):  # reproducible architecture-only figures (fidelity, say)
-            torch.manual_seed(seed)
+        # reproducible architecture-only figures (fidelity, say)
+        with torch.random.fork_rng(devices=[], enabled=seed is not None):
+            if seed is not None:
+                torch.manual_seed(seed)
             return spec.build().eval()
     if spec.source == "hub":
         return _load_hub(spec).eval()
