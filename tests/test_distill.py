@@ -57,14 +57,17 @@ def test_hard_distillation_loss_by_hand():
     assert got.item() == pytest.approx(0.8132617, abs=1e-6)
 
 
+@pytest.mark.parametrize("reduction, per", [("deit", 2), ("batchmean", 1)])
 @pytest.mark.parametrize("tau", [1.0, 3.0])
-def test_soft_distillation_loss_by_hand(tau):
-    loss = DistillationLoss(torch.nn.CrossEntropyLoss(), Fixed([TEACHER]), "soft", alpha=0.3, tau=tau)
+def test_soft_distillation_loss_by_hand(tau, reduction, per):
+    loss = DistillationLoss(torch.nn.CrossEntropyLoss(), Fixed([TEACHER]), "soft", alpha=0.3, tau=tau,
+                            reduction=reduction)
     got = loss(None, (torch.tensor([CLS]), torch.tensor([KD])), torch.tensor([Y]))
     log_t = _log_softmax([v / tau for v in TEACHER])
     log_s = _log_softmax([v / tau for v in KD])
     kl = sum(math.exp(lt) * (lt - ls) for lt, ls in zip(log_t, log_s))
-    expected = 0.7 * _ce(CLS, Y) + 0.3 * kl * tau * tau / 2  # DeiT divides the summed KL by the logits' count
+    # DeiT divides the summed KL by the logits' count (1 image x 2 classes), batchmean by the images
+    expected = 0.7 * _ce(CLS, Y) + 0.3 * kl * tau * tau / per
     assert got.item() == pytest.approx(expected, abs=1e-6)
 
 
@@ -154,6 +157,34 @@ def test_hard_distillation_trains_the_deit_student(tiny_data, tmp_path):
     assert meta["train_config"]["distillation"] == "hard" and meta["metrics"] == metrics and metrics["complete"]
     assert [p["distillation"] for p in metrics["parts"]] == ["hard"], "each epoch logs its distillation"
     assert 0 <= metrics["test_top1"] <= 1
+
+
+@pytest.mark.parametrize("model, kw", [
+    ("deit-tiny-cifar10", dict(distillation="soft", tau=3.0, kd_reduction="batchmean", teacher_view="clean")),
+    ("vit-tiny-cifar10", {})])
+def test_each_epoch_logs_how_far_the_student_imitates_its_teacher(tiny_data, tmp_path, model, kw):
+    """The diagnosis: the distillation head's agreement with the teacher (a ViT's one head: the reference)."""
+    teacher = vs.create_model("resnet9-cifar10", pretrained=True)
+    metrics = train(_cfg(tiny_data, tmp_path / "run", model=model, epochs=1,
+                         teacher=str(vs.get_spec("resnet9-cifar10").weights_file), **kw))
+    record = json.loads((tmp_path / "run" / "log.jsonl").read_text().splitlines()[-1])
+    assert 0 <= record["teacher_agree"] <= 1 and record["teacher_kl"] > 0 and 0 <= record["cls_teacher_agree"] <= 1
+    if model.startswith("vit"):
+        assert record["teacher_agree"] == record["cls_teacher_agree"] and record["distillation"] == "none"
+    else:
+        assert record["distillation"] == "soft, tau 3, KL per image, teacher sees the clean image"
+    # the figure by hand: the student's answers against the teacher's on the same 32 test images
+    test = load_split(tiny_data, "test").subset(32, seed=0)
+    student = vs.create_model(model, pretrained=False)
+    ckpt = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
+    student.load_state_dict(ckpt["model"])
+    x = (test.images.float() / 255 - torch.tensor(vs.data.CIFAR10_MEAN).view(1, 3, 1, 1)) / torch.tensor(
+        vs.data.CIFAR10_STD).view(1, 3, 1, 1)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=ckpt["config"]["bf16"]):
+        agree = (student.eval()(x).argmax(1) == teacher.eval()(x).argmax(1)).float().mean().item()
+    if model.startswith("vit"):
+        assert record["teacher_agree"] == pytest.approx(agree, abs=1 / 32 + 1e-6)
+    assert metrics["test_images"] == 32
 
 
 def test_a_run_in_parts_switches_distillation_where_it_stops(tiny_data, tmp_path):

@@ -63,7 +63,11 @@ class TrainConfig:
     distillation: str = "none"              # none | hard | soft
     alpha: float = 0.5                      # weight of the distillation loss
     tau: float = 1.0                        # soft distillation temperature
-    teacher: str | None = None              # safetensors of the teacher (registry arch from --teacher-model)
+    kd_reduction: str = "deit"              # soft loss's KL: deit (sum / logits, DeiT's code) | batchmean (sum / batch)
+    teacher_view: str = "same"              # same: the teacher scores the student's augmented view (consistent) |
+                                            # clean: the un-augmented image (the inconsistent arm of the study)
+    teacher: str | None = None              # safetensors of the teacher (registry arch from --teacher-model); also
+                                            # without --distillation, to log a ViT's agreement with it each epoch
     teacher_model: str = "resnet9-cifar10"
     stem: str = "conv"                      # conv: the registry's students | patch: DeiT's plain 4x4 patchify
                                             # layer, to measure what the stem does (such runs do not install)
@@ -203,7 +207,7 @@ def _build_student(cfg: TrainConfig, device: torch.device) -> torch.nn.Module:
 
 
 def _build_teacher(cfg: TrainConfig, device: torch.device) -> torch.nn.Module | None:
-    if cfg.distillation == "none":
+    if not cfg.teacher and cfg.distillation == "none":
         return None
     if not cfg.teacher:
         raise ConfigError("--distillation needs --teacher PATH.safetensors (train one with --model resnet9-cifar10)")
@@ -228,6 +232,55 @@ def evaluate_tensors(model: torch.nn.Module, ds: TensorDataset, batch_size: int 
         correct += (logits.argmax(1) == ds.labels[i:i + batch_size]).sum().item()
     model.train(was_training)
     return correct / len(ds)
+
+
+@torch.no_grad()
+def _heads(model: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(class head, distillation head) logits of a DeiT; a ViT's one head twice."""
+    if not hasattr(model, "head_dist"):
+        return (model(x),) * 2
+    tokens = model.forward_features(x)
+    return model.head(tokens[:, 0]), model.head_dist(tokens[:, 1])
+
+
+@torch.no_grad()
+def teacher_agreement(model: torch.nn.Module, teacher_logits: torch.Tensor, ds: TensorDataset,
+                      batch_size: int = 500, bf16: bool = True) -> dict:
+    """How far the student imitates the teacher on `ds`: the distillation head's top-1 agreement with the
+    teacher and its KL divergence from the teacher's distribution (tau 1, per image), and the class
+    head's agreement; a ViT's one head stands in for both (the reference a DeiT must beat)."""
+    was_training = model.training
+    model.eval()
+    cls_agree = dist_agree = kl = 0.0
+    for i in range(0, len(ds), batch_size):
+        x = _normalize(ds.images[i:i + batch_size].float())
+        t = teacher_logits[i:i + batch_size]
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
+            cls, dist = (h.float() for h in _heads(model, x))
+        cls_agree += (cls.argmax(1) == t.argmax(1)).sum().item()
+        dist_agree += (dist.argmax(1) == t.argmax(1)).sum().item()
+        kl += torch.nn.functional.kl_div(dist.log_softmax(1), t.log_softmax(1), reduction="sum",
+                                         log_target=True).item()
+    model.train(was_training)
+    n = len(ds)
+    return {"teacher_agree": dist_agree / n, "teacher_kl": kl / n, "cls_teacher_agree": cls_agree / n}
+
+
+@torch.no_grad()
+def _teacher_logits(teacher: torch.nn.Module, ds: TensorDataset, batch_size: int = 500) -> torch.Tensor:
+    return torch.cat([teacher(_normalize(ds.images[i:i + batch_size].float())).float()
+                      for i in range(0, len(ds), batch_size)])
+
+
+def _distillation_label(cfg: TrainConfig) -> str:
+    """The epoch's distillation as the log and the card show it: 'soft, tau 3', plus what differs from DeiT's."""
+    if cfg.distillation == "none":
+        return "none"
+    extra = [f"tau {cfg.tau:g}"] if cfg.distillation == "soft" else []
+    extra += ["KL per image"] if cfg.distillation == "soft" and cfg.kd_reduction == "batchmean" else []
+    extra += [f"alpha {cfg.alpha:g}"] if cfg.alpha != 0.5 else []
+    extra += ["teacher sees the clean image"] if cfg.teacher_view == "clean" else []
+    return ", ".join([cfg.distillation, *extra])
 
 
 def _save_checkpoint(path: Path, **state) -> None:
@@ -319,7 +372,10 @@ def train(cfg: TrainConfig) -> dict:
     model = _build_student(cfg, device)
     teacher = _build_teacher(cfg, device)
     criterion = DistillationLoss(torch.nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing), teacher,
-                                 cfg.distillation, cfg.alpha, cfg.tau)
+                                 cfg.distillation, cfg.alpha, cfg.tau, cfg.kd_reduction)
+    if cfg.teacher_view not in ("same", "clean"):
+        raise ConfigError(f"--teacher-view {cfg.teacher_view}: same or clean")
+    teacher_test = _teacher_logits(teacher, test_ds) if teacher is not None else None
     opt = _optimizer(cfg, model)
     ema = ModelEmaV3(model, decay=cfg.ema, use_warmup=True) if cfg.ema else None
     start_epoch, history = 0, []
@@ -366,9 +422,10 @@ def train(cfg: TrainConfig) -> dict:
             idx = perm[step * cfg.batch_size:(step + 1) * cfg.batch_size][rank * per_rank:(rank + 1) * per_rank]
             x = _normalize(augment_batch(train_ds.images[idx], generator=augment_gen))
             y = train_ds.labels[idx]
+            seen_by_teacher = x if cfg.teacher_view == "same" else _normalize(train_ds.images[idx].float())
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
                 outputs = forward(x)
-                loss = criterion(x, outputs, y)
+                loss = criterion(seen_by_teacher, outputs, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -386,11 +443,14 @@ def train(cfg: TrainConfig) -> dict:
                   "images_per_s": seen * world / elapsed, "epoch_s": elapsed, "lr": opt.param_groups[0]["lr"],
                   "device": str(device), "machine": machine, "bf16": cfg.bf16,
                   "threads": torch.get_num_threads(), "cpu_s": round(time.process_time() - cpu0, 1),
-                  "distillation": cfg.distillation + (f", tau {cfg.tau:g}" if cfg.distillation == "soft" else "")}
+                  "distillation": _distillation_label(cfg)}
         if clock.paused > paused:
             record["paused_s"] = round(clock.paused - paused, 1)  # left out of epoch_s
         if (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs:
             record["test_acc"] = evaluate_tensors(ema.module if ema else model, test_ds, bf16=cfg.bf16)
+            if teacher_test is not None:
+                record |= {k: round(v, 5) for k, v in teacher_agreement(ema.module if ema else model, teacher_test,
+                                                                         test_ds, bf16=cfg.bf16).items()}
         history.append(record)
         if rank == 0:
             print(json.dumps(record), file=log, flush=True)
