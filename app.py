@@ -22,15 +22,15 @@ from fastapi.responses import JSONResponse
 from huggingface_hub import ModelCard
 
 import vitspace as vs
-from vitspace import bench as vb
-from vitspace import card as vcard
-from vitspace import compress as vc
-from vitspace import explain as vx
+from vitspace.bench import run as vb
+from vitspace.bench.variants import BENCH_VARIANTS
+from vitspace.card import build as vcard
+from vitspace.classify.classifier import MAX_BATCH
+from vitspace.classify.process import limit_malloc_arenas
+from vitspace.compress import build as vc
+from vitspace.explain import explanation as vx
 from vitspace.export import VARIANTS, default_files, files_of, usage_snippet
-from vitspace.inference import MAX_BATCH
-from vitspace.paths import builds_root
-from vitspace.peers import BENCH_VARIANTS
-from vitspace.serving import limit_malloc_arenas
+from vitspace.util.paths import builds_root
 
 EXAMPLES_DIR = Path(__file__).resolve().with_name("examples")
 EXAMPLES = sorted(str(p) for p in EXAMPLES_DIR.glob("*.jpg"))
@@ -358,7 +358,7 @@ def build_demo() -> gr.Blocks:
             b_stop.click(stop_benchmark, None, None, api_name=False, queue=False)
         with gr.Tab("Model card"):
             gr.Markdown("The Hugging Face model card of the last build in the Compress tab: metadata, files, "
-                        "fidelity, usage, training recipe and citations. `python -m vitspace.publish` pushes it.")
+                        "fidelity, usage, training recipe and citations. `python -m vitspace.card.publish` pushes it.")
             m_run = gr.Button("Render the card of the last build", variant="primary")
             m_meta = gr.Code(language="yaml", label="Metadata (front matter)")
             m_body = gr.Markdown(elem_id="card-preview")

@@ -15,7 +15,7 @@ ema=(--ema "${EMA:-0.9998}")
 soft=(--distillation soft --tau 3)
 mkdir -p "$runs"
 run() {  # NAME MODEL FLAGS...
-    python -m vitspace.distill --model "$2" --stem conv --out "$runs/$1" "${common[@]}" "${@:3}" > "$runs/$1.out" 2>&1
+    python -m vitspace.train --model "$2" --stem conv --out "$runs/$1" "${common[@]}" "${@:3}" > "$runs/$1.out" 2>&1
 }
 run conv-vit vit-tiny-cifar10
 run conv-vit-ema vit-tiny-cifar10 "${ema[@]}"

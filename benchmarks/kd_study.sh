@@ -26,7 +26,7 @@ declare -A arm=(
 arms=("${@:-vit hard soft-deit soft-batchmean soft-batchmean-clean soft-batchmean-tau1}")
 read -r -a arms <<< "${arms[*]}"
 mkdir -p "$runs"
-run() { python -m vitspace.distill ${arm[$1]} --out "$runs/$1" "${common[@]}" > "$runs/$1.out" 2>&1; }
+run() { python -m vitspace.train ${arm[$1]} --out "$runs/$1" "${common[@]}" > "$runs/$1.out" 2>&1; }
 for ((i = 0; i < ${#arms[@]}; i += 2)); do  # two at a time, one core each
     run "${arms[i]}" & first=$!
     [ -z "${arms[i + 1]:-}" ] || run "${arms[i + 1]}"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # What distillation gives a student with the convolutional stem (the embedded ones) against one with
 # DeiT's plain 4x4 patchify layer, at equal compute: for each stem, three short runs of
-# `python -m vitspace.distill` on a subset of CIFAR-10 (a ViT; a DeiT with hard distillation; a DeiT
+# `python -m vitspace.train` on a subset of CIFAR-10 (a ViT; a DeiT with hard distillation; a DeiT
 # with soft distillation at tau 3), the committed teacher for the DeiT runs, then each final test top-1.
 #
 #   benchmarks/stem_distill.sh DATA_DIR RUNS_DIR
@@ -12,10 +12,10 @@ cd "$(dirname "$0")/.."
 data=$1 runs=$2
 source benchmarks/short_runs.sh
 pair() {  # the ViT, then the DeiTs, with one stem
-    python -m vitspace.distill --model vit-tiny-cifar10 --stem "$1" --out "$runs/$1-vit" "${common[@]}" > "$runs/$1-vit.out" 2>&1
-    python -m vitspace.distill --model deit-tiny-cifar10 --stem "$1" --out "$runs/$1-deit" "${common[@]}" "${teacher[@]}" \
+    python -m vitspace.train --model vit-tiny-cifar10 --stem "$1" --out "$runs/$1-vit" "${common[@]}" > "$runs/$1-vit.out" 2>&1
+    python -m vitspace.train --model deit-tiny-cifar10 --stem "$1" --out "$runs/$1-deit" "${common[@]}" "${teacher[@]}" \
         --distillation hard > "$runs/$1-deit.out" 2>&1
-    python -m vitspace.distill --model deit-tiny-cifar10 --stem "$1" --out "$runs/$1-deit-soft" "${common[@]}" \
+    python -m vitspace.train --model deit-tiny-cifar10 --stem "$1" --out "$runs/$1-deit-soft" "${common[@]}" \
         "${teacher[@]}" --distillation soft --tau 3 > "$runs/$1-deit-soft.out" 2>&1
 }
 mkdir -p "$runs"

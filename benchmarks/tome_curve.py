@@ -32,11 +32,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import vitspace  # noqa: E402
-from vitspace.cpuinfo import machine_class  # noqa: E402
+from vitspace.compress.fidelity import folder_images  # noqa: E402
 from vitspace.export import VARIANTS  # noqa: E402
 from vitspace.export.pt2 import FAST_FILE, save_int8_x86  # noqa: E402
-from vitspace.fidelity import folder_images  # noqa: E402
-from vitspace.tome import apply_tome, name_for, token_schedule  # noqa: E402
+from vitspace.models.tome import apply_tome, name_for, token_schedule  # noqa: E402
+from vitspace.util.cpuinfo import machine_class  # noqa: E402
 
 EXAMPLES = ROOT / "examples"
 

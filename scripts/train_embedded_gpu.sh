@@ -1,19 +1,19 @@
 #!/usr/bin/env bash
 # The embedded CIFAR-10 models on one CUDA GPU in under 9 minutes: the teacher, then the DeiT and ViT
 # students side by side (same recipe, epochs and seed), then their weights installed into
-# vitspace/weights/ with `vitspace.evaluate`'s accuracy on DATA/test.
+# vitspace/models/weights/ with `vitspace.classify.accuracy`'s accuracy on DATA/test.
 #
 #   scripts/train_embedded_gpu.sh [DATA_DIR] [RUNS_DIR]
 #
 # The data sit on the GPU as uint8 and are augmented there; bf16 autocast, large batches and
 # torch.compile for the students. Every step resumes from its checkpoint, saved as CPU tensors, so a
-# CPU machine can resume or install a run begun on the GPU. Then `vitspace.trainlog` draws the curves
+# CPU machine can resume or install a run begun on the GPU. Then `vitspace.train.record` draws the curves
 # (docs/training-curves.png) and rewrites the README's table. COPY_TO=DIR copies the installed weights,
 # JSONs and curves (7 files, 19 MB) there too: a GPU machine's folder of results, say.
 # STUDENT_EPOCHS (default 150), PARALLEL=0 trains the students one after the other, PYTHON (python3).
 #
 # TINY=1 is the test setting: 128 training images, 1 epoch, no compile, whatever device is there
-# (a CPU is fine); it installs into RUNS_DIR/installed, never into vitspace/weights.
+# (a CPU is fine); it installs into RUNS_DIR/installed, never into vitspace/models/weights.
 #
 # Budget on one H100, estimated before any GPU run: training FLOPs per image (forward and backward,
 # torch's FlopCounterMode) are 1.28 G for the teacher, 1.19 G for a student, 0.43 G more for DeiT's
@@ -35,7 +35,7 @@ teacher=(--epochs 24 --warmup-epochs 5 --opt sgd --lr 0.4 --min-lr 0 --weight-de
          --label-smoothing 0.2)  # the CPU recipe over 24 epochs; compiling would cost more than it saves here
 student=(--epochs "${STUDENT_EPOCHS:-150}" --batch-size 1024 --lr 2e-3 --weight-decay 0.05 --warmup-epochs 10
          --label-smoothing 0.1 --eval-every 10 --compile)
-dest=vitspace/weights
+dest=vitspace/models/weights
 install=()
 report=(--png docs/training-curves.png --readme README.md)  # the figure and the README's table
 if [ "${TINY:-0}" = 1 ]; then

@@ -44,8 +44,8 @@ def tiny_build(tmp_path_factory):
     """A tiny architecture-only compress build: one int8 .ptl of deit-tiny-cifar10 (3 MB), fidelity on 2 images."""
     import torch
 
-    from vitspace.compress import CompressConfig, compress
-    from vitspace.inference import get_classifier
+    from vitspace.classify.classifier import get_classifier
+    from vitspace.compress.build import CompressConfig, compress
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a busy 2-core machine: one thread is faster than two that wait on each other
     out = tmp_path_factory.mktemp("build")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from vitspace.registry import get_spec
+from vitspace.models.registry import get_spec
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "hub"
 PROCESSORS = {"vit": FIXTURES / "vit-base" / "preprocessor_config.json",

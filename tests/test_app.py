@@ -9,7 +9,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from hostile import HOSTILE, ODD
 
-from vitspace.data import CIFAR10_CLASSES
+from vitspace.data.folders import CIFAR10_CLASSES
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 PAIR = ("vit-tiny-cifar10", "deit-tiny-cifar10")

@@ -5,10 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from vitspace.data import CIFAR10_CLASSES
+from vitspace.bench.variants import BENCH_VARIANTS
+from vitspace.data.folders import CIFAR10_CLASSES
 from vitspace.export import VARIANTS, default_files, missing_packages
-from vitspace.peers import BENCH_VARIANTS
-from vitspace.trainlog import CURVES, CURVES_FILE
+from vitspace.train.record import CURVES, CURVES_FILE
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

@@ -1,4 +1,4 @@
-"""vitspace.card: model cards rendered from templates/modelcard.md for a compress build.
+"""vitspace.card.build: model cards rendered from templates/modelcard.md for a compress build.
 
 One tiny architecture-only build of deit-tiny-cifar10 (an int8 .ptl, fidelity on 2 images) is shared;
 variants of its manifest (pretrained, other models, failed files) are written beside it.
@@ -12,10 +12,12 @@ import jinja2
 import pytest
 from huggingface_hub import ModelCard, ModelCardData, metadata_load
 
-from vitspace import card, trainlog
-from vitspace.cardmeta import validate_card
+from vitspace.card import build as card
+from vitspace.card.__main__ import main as card_main
+from vitspace.card.metadata import validate_card
+from vitspace.compress.manifest import MANIFEST
 from vitspace.errors import CardError, CardMetadataError
-from vitspace.manifest import MANIFEST
+from vitspace.train import record as trainlog
 
 MODEL = "deit-tiny-cifar10"
 SECTIONS = ("## Model details", "## Files", "## Fidelity and accuracy", "## Benchmark", "## How to use",
@@ -214,20 +216,20 @@ def test_missing_or_foreign_artifacts_are_clear_errors(build, tmp_path):
 
 
 def test_command_line_prints_writes_and_keeps_an_existing_readme(build, tmp_path, capsys):
-    assert card.main(["--model", MODEL, "--artifacts", str(build)]) == 0
+    assert card_main(["--model", MODEL, "--artifacts", str(build)]) == 0
     printed = capsys.readouterr().out
     assert printed == card.render_card(MODEL, build)
 
     bench = tmp_path / "bench.json"
     bench.write_text(json.dumps(BENCHMARK))
     out = tmp_path / "README.md"
-    assert card.main(["--model", MODEL, "--artifacts", str(build), "--benchmark", str(bench), "--out", str(out)]) == 0
+    assert card_main(["--model", MODEL, "--artifacts", str(build), "--benchmark", str(bench), "--out", str(out)]) == 0
     assert "## Benchmark" in out.read_text() and ModelCard.load(out).data.license == "apache-2.0"
 
     out.write_text("# my own README\n")
-    assert card.main(["--model", MODEL, "--artifacts", str(build), "--out", str(out)]) == 2
+    assert card_main(["--model", MODEL, "--artifacts", str(build), "--out", str(out)]) == 2
     assert out.read_text() == "# my own README\n" and "--force" in capsys.readouterr().err
-    assert card.main(["--model", MODEL, "--artifacts", str(tmp_path / "nothing")]) == 2
+    assert card_main(["--model", MODEL, "--artifacts", str(tmp_path / "nothing")]) == 2
 
 
 def test_card_preview_returns_markdown_and_a_file_to_download(build):

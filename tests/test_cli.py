@@ -137,7 +137,7 @@ def test_classify_bad_top_k_exits_2():
 
 @pytest.mark.parametrize("value", ["-1", "abc", "1.5"])
 def test_classify_bad_top_k_in_process(value, capsys):
-    from vitspace.classify import main
+    from vitspace.classify.__main__ import main
     with pytest.raises(SystemExit) as e:
         main([GOOD[0], "--top-k", value])
     assert e.value.code == 2
@@ -166,7 +166,8 @@ def cifar_folder(tmp_path_factory):
 
 def test_evaluate_json(cifar_folder):
     root, n = cifar_folder
-    proc = run("evaluate", "--model", MODELS[1], "--data", root, "--json", "--random-weights", "--batch-size", 3)
+    proc = run("classify.evaluate", "--model", MODELS[1], "--data", root, "--json", "--random-weights",
+               "--batch-size", 3)
     assert_no_traceback(proc)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout)
@@ -178,7 +179,7 @@ def test_evaluate_json(cifar_folder):
 
 def test_evaluate_unknown_classes(tmp_path):
     root = image_folder(tmp_path / "data", {"kitten": ["cat.jpg"], "sofa": ["dog.jpg"]})
-    proc = run("evaluate", "--model", MODELS[0], "--data", root, "--json", "--random-weights")
+    proc = run("classify.evaluate", "--model", MODELS[0], "--data", root, "--json", "--random-weights")
     assert_no_traceback(proc)
     assert proc.returncode == 2
     assert proc.stdout == ""
@@ -187,7 +188,7 @@ def test_evaluate_unknown_classes(tmp_path):
 
 
 def test_evaluate_names_a_corrupt_image(tmp_path, capsys):
-    from vitspace.evaluate import main
+    from vitspace.classify.evaluate import main
     root = image_folder(tmp_path / "data", {"cat": ["cat.jpg"], "dog": ["dog.jpg"]})
     HOSTILE["truncated_jpeg"](root / "dog")
     code = main(["--model", MODELS[0], "--data", str(root), "--random-weights", "--batch-size", "1"])
@@ -198,7 +199,7 @@ def test_evaluate_names_a_corrupt_image(tmp_path, capsys):
 
 @pytest.mark.parametrize("args", [["--batch-size", "0"], ["--limit", "-3"]])
 def test_evaluate_bad_numbers_exit_2(args, tmp_path, capsys):
-    from vitspace.evaluate import main
+    from vitspace.classify.evaluate import main
     with pytest.raises(SystemExit) as e:
         main(["--model", MODELS[0], "--data", str(tmp_path), *args])
     assert e.value.code == 2

@@ -1,4 +1,4 @@
-"""vitspace.compress on deit-tiny-cifar10 with random weights (32x32 inputs, a few images).
+"""vitspace.compress.build on deit-tiny-cifar10 with random weights (32x32 inputs, a few images).
 
 One module-scoped build of every variant is shared; each file is reloaded in its own runtime and must
 reproduce the numbers the manifest recorded for it.
@@ -12,13 +12,16 @@ from pathlib import Path
 import pytest
 import torch
 
-import vitspace.compress as vc
-from vitspace import atomic, export, fidelity
+import vitspace.compress.build as vc
+from vitspace import export
+from vitspace.classify.classifier import get_classifier
+from vitspace.compress import fidelity
+from vitspace.compress.__main__ import main as compress_main
+from vitspace.compress.fastpath import fast_classifier
+from vitspace.compress.manifest import MANIFEST
 from vitspace.export import executorch as et
 from vitspace.export import torchscript as ts
-from vitspace.fastpath import fast_classifier
-from vitspace.inference import get_classifier
-from vitspace.manifest import MANIFEST
+from vitspace.util import atomic
 
 MODEL = "deit-tiny-cifar10"
 EVAL_DATA = Path(__file__).parent / "fixtures" / "cifar10-test"
@@ -267,12 +270,12 @@ def test_usage_snippet_runs(built, monkeypatch, file):
 
 
 def test_cli(tmp_path, capsys):
-    rc = vc.main(["--model", MODEL, "--random-weights", "--out", str(tmp_path), "--formats", "fp32.pt", "--json"])
+    rc = compress_main(["--model", MODEL, "--random-weights", "--out", str(tmp_path), "--formats", "fp32.pt", "--json"])
     out = capsys.readouterr().out
     assert rc == 0 and json.loads(out) == json.loads((tmp_path / MANIFEST).read_text())
-    assert vc.main(["--model", "vit-huge", "--out", str(tmp_path)]) == 2
+    assert compress_main(["--model", "vit-huge", "--out", str(tmp_path)]) == 2
     assert "unknown model" in capsys.readouterr().err
-    assert vc.main(["--model", MODEL, "--out", str(tmp_path / "x"), "--eval-data", str(tmp_path / "none")]) == 2
+    assert compress_main(["--model", MODEL, "--out", str(tmp_path / "x"), "--eval-data", str(tmp_path / "none")]) == 2
     assert "data folder not found" in capsys.readouterr().err
 
 
@@ -308,7 +311,7 @@ def test_cached_builds_are_reused_and_built_once_under_concurrency(monkeypatch, 
 
 def test_fast_path_classifies_like_the_eager_model(tmp_path, monkeypatch):
     """Classify's fast option: the int8 x86 program, built into the builds folder once, then compiled."""
-    from vitspace.data import list_image_folder
+    from vitspace.data.folders import list_image_folder
     monkeypatch.setenv("VITSPACE_BUILDS", str(tmp_path))
     eager, fast = get_classifier(MODEL), fast_classifier(MODEL)
     assert fast.name == f"{MODEL} [fast]" and fast_classifier(MODEL) is fast

@@ -16,12 +16,13 @@ import torch
 from safetensors.torch import load_file
 
 import vitspace as vs
-from vitspace.cpuinfo import CpuInfo, machine_class, native_bf16, parse_cpuinfo
-from vitspace.data import load_split
-from vitspace.distill import TrainConfig, _parse, evaluate_tensors, export, install, train
+from vitspace.classify.accuracy import evaluate
+from vitspace.data.folders import CIFAR10_MEAN, CIFAR10_STD, load_split
 from vitspace.errors import ConfigError
-from vitspace.evaluate import evaluate
-from vitspace.losses import DistillationLoss
+from vitspace.train.__main__ import _parse
+from vitspace.train.loop import TrainConfig, evaluate_tensors, export, install, train
+from vitspace.train.losses import DistillationLoss
+from vitspace.util.cpuinfo import CpuInfo, machine_class, native_bf16, parse_cpuinfo
 
 ROOT = Path(__file__).resolve().parent.parent
 CIFAR_FIXTURE = Path(__file__).parent / "fixtures" / "cifar10-test"   # 100 test images per class
@@ -178,8 +179,8 @@ def test_each_epoch_logs_how_far_the_student_imitates_its_teacher(tiny_data, tmp
     student = vs.create_model(model, pretrained=False)
     ckpt = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
     student.load_state_dict(ckpt["model"])
-    x = (test.images.float() / 255 - torch.tensor(vs.data.CIFAR10_MEAN).view(1, 3, 1, 1)) / torch.tensor(
-        vs.data.CIFAR10_STD).view(1, 3, 1, 1)
+    x = (test.images.float() / 255 - torch.tensor(CIFAR10_MEAN).view(1, 3, 1, 1)) / torch.tensor(
+        CIFAR10_STD).view(1, 3, 1, 1)
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=ckpt["config"]["bf16"]):
         agree = (student.eval()(x).argmax(1) == teacher.eval()(x).argmax(1)).float().mean().item()
     if model.startswith("vit"):
@@ -217,7 +218,7 @@ def test_a_plain_patch_student_trains_but_does_not_replace_the_embedded_one(tiny
 def test_torchrun_two_processes(tiny_data, tmp_path):
     out = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m",
-           "vitspace.distill", "--model", "vit-tiny-cifar10", "--data", str(tiny_data), "--out", str(out),
+           "vitspace.train", "--model", "vit-tiny-cifar10", "--data", str(tiny_data), "--out", str(out),
            "--epochs", "1", "--batch-size", "32", "--limit-train", "64", "--limit-test", "32", "--threads", "1",
            "--device", "cpu"]  # gloo, also where there is a GPU
     r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300,
@@ -235,7 +236,7 @@ def test_committed_weights_match_their_reported_accuracy(name):
     if not spec.weights_file.exists():
         pytest.fail(f"{spec.weights_file.name} is not committed")
     meta = json.loads(spec.weights_file.with_suffix(".json").read_text())
-    # the accuracy `python -m vitspace.evaluate` measured on the test folder when the weights were installed
+    # the accuracy `python -m vitspace.classify.evaluate` measured on the test folder when the weights were installed
     reported = meta["evaluate"]
     assert reported["model"] == name and reported["n"] >= 8000
     result = evaluate(vs.get_classifier(name), str(CIFAR_FIXTURE), batch_size=250, progress=False)
@@ -246,7 +247,7 @@ def test_committed_weights_match_their_reported_accuracy(name):
 
 PAUSED_RUN = """
 import json, sys, time
-from vitspace.distill import PauseClock
+from vitspace.train.loop import PauseClock
 clock = PauseClock()
 start, wall = clock(), time.perf_counter()
 print("ready", flush=True)
@@ -305,7 +306,7 @@ def test_machine_class_names_the_cpu_and_its_precision_flags():
 
 
 def test_an_avx2_cpu_trains_in_fp32():
-    code = ("import torch; from vitspace.cpuinfo import native_bf16; from vitspace.distill import _use_bf16; "
+    code = ("import torch; from vitspace.util.cpuinfo import native_bf16; from vitspace.train.loop import _use_bf16; "
             "print(native_bf16(), _use_bf16('auto', torch.device('cpu')), _use_bf16(True, torch.device('cpu')))")
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
                        env=dict(os.environ, ATEN_CPU_CAPABILITY="avx2", OMP_NUM_THREADS="1"))

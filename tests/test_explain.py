@@ -1,4 +1,4 @@
-"""Attention maps and DeiT's heads (vitspace.explain): the maths by hand, the models, and the command.
+"""Attention maps and DeiT's heads (vitspace.explain.explanation): the maths by hand, the models, and the command.
 
 The command runs as a user would (subprocesses, offline); its three launches run in parallel.
 """
@@ -14,14 +14,14 @@ import torch
 from PIL import Image
 
 import vitspace
-from vitspace.explain import (
+from vitspace.explain.__main__ import main
+from vitspace.explain.explanation import (
     ExplainError,
     attention_maps,
     display_image,
     explain,
     figure,
     forward_with_attention,
-    main,
     rollout,
 )
 

@@ -5,11 +5,12 @@ import sys
 import pytest
 import torch
 
-from vitspace import card, export
-from vitspace import compress as vc
-from vitspace.bench import BenchConfig, bench
-from vitspace.inference import get_classifier
-from vitspace.peers import BENCH_VARIANTS
+from vitspace import export
+from vitspace.bench.run import BenchConfig, bench
+from vitspace.bench.variants import BENCH_VARIANTS
+from vitspace.card import build as card
+from vitspace.classify.classifier import get_classifier
+from vitspace.compress import build as vc
 
 MODEL, FILE = "deit-tiny-cifar10", "model-int8.xml"
 

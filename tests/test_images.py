@@ -7,7 +7,7 @@ from hostile import BLUE, GREEN, HOSTILE, ODD, RED, WHITE
 from PIL import Image
 
 from vitspace import ImageError
-from vitspace.images import MAX_PIXELS, MAX_SIDE, load_image
+from vitspace.data.images import MAX_PIXELS, MAX_SIDE, load_image
 
 GREY = (128, 128, 128)
 

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from vitspace import explain as vx
-from vitspace.batching import Batcher
-from vitspace.images import ImageError, load_image
-from vitspace.inference import batched_logits, get_classifier, on_inference_thread
+from vitspace.classify.batching import Batcher
+from vitspace.classify.classifier import batched_logits, get_classifier, on_inference_thread
+from vitspace.data.images import ImageError, load_image
+from vitspace.explain import explanation as vx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 import load  # noqa: E402

@@ -1,4 +1,4 @@
-"""vitspace.publish against a fake Hub: a local HTTP server speaking the endpoints HfApi calls.
+"""vitspace.card.hub against a fake Hub: a local HTTP server speaking the endpoints HfApi calls.
 
 The server (FakeHub) keeps repositories in memory and implements, as huggingface_hub 2.4 calls them:
 - POST /api/repos/create; GET /api/models/{repo} (repo_info); POST /api/models/{repo}/branch/{branch}
@@ -30,8 +30,12 @@ import pytest
 import yaml
 from huggingface_hub import constants
 
-from vitspace import card, cardmeta, publish, trainlog
-from vitspace.manifest import MANIFEST
+from vitspace.card import build as card
+from vitspace.card import hub as publish
+from vitspace.card import metadata as cardmeta
+from vitspace.card.publish import main as publish_main
+from vitspace.compress.manifest import MANIFEST
+from vitspace.train import record as trainlog
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = "deit-tiny-cifar10"
@@ -258,7 +262,7 @@ def run(capsys, caplog):
 
     def call(*args: str) -> tuple[int, str, str]:
         caplog.clear()
-        rc = publish.main(list(args))
+        rc = publish_main(list(args))
         out, err = capsys.readouterr()
         return rc, out, err + "\n" + caplog.text
     return call
@@ -468,11 +472,11 @@ def test_private_flag_reaches_create_repo(hub, run, artifacts):
 
 
 def test_command_line_in_a_subprocess(hub, artifacts, tmp_path):
-    """`python -m vitspace.publish` as users run it: HF_ENDPOINT and HF_HUB_OFFLINE=0 from the environment."""
+    """`python -m vitspace.card.publish` as users run it: HF_ENDPOINT and HF_HUB_OFFLINE=0 from the environment."""
     env = dict(os.environ, HF_ENDPOINT=hub.url, HF_HUB_OFFLINE="0", HF_TOKEN=TOKEN,
                VITSPACE_HUB_RETRY_DELAY="0.01", HF_HOME=str(tmp_path / "hf"))
     hub.fail(r"/commit/", 503)
-    proc = subprocess.run([sys.executable, "-m", "vitspace.publish", *_args(artifacts, repo="carol/tiny")],
+    proc = subprocess.run([sys.executable, "-m", "vitspace.card.publish", *_args(artifacts, repo="carol/tiny")],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     assert "committed 5 files to carol/tiny" in proc.stdout and "retrying" in proc.stderr

@@ -10,11 +10,11 @@ from PIL import Image
 from torchvision.transforms import v2 as T
 
 import vitspace as vs
-from vitspace import inference as clf_mod
-from vitspace import loading
-from vitspace.catalog import main as models_main
-from vitspace.inference import build_preprocess
-from vitspace.keyed import Memo
+from vitspace.classify import classifier as clf_mod
+from vitspace.classify.classifier import build_preprocess
+from vitspace.models import loading
+from vitspace.models.__main__ import main as models_main
+from vitspace.util.once import Memo
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REQUIRED = ["vit-base", "deit-base", "deit-small", "deit-tiny", "vit-tiny-cifar10", "deit-tiny-cifar10"]
@@ -112,7 +112,7 @@ def test_hub_preprocessing_matches_the_papers_recipe():
 def test_embedded_preprocessing_is_timms_data_config():
     from timm.data import create_transform, resolve_data_config
 
-    from vitspace.data import CIFAR10_MEAN, CIFAR10_STD
+    from vitspace.data.folders import CIFAR10_MEAN, CIFAR10_STD
     spec = vs.get_spec("deit-tiny-cifar10")
     img = _photo(32, 32)
     got = build_preprocess(spec)([img])[0]

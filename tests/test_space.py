@@ -12,7 +12,7 @@ from gradio_client import Client, handle_file
 from hubcache import build_hub_cache
 from launch import ROOT, fresh_home, remove, running_app, user_env
 
-from vitspace.hf import imagenet_labels
+from vitspace.models.hf import imagenet_labels
 
 EXAMPLES = ROOT / "examples"
 pytestmark = pytest.mark.slow

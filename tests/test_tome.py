@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import vitspace
-from vitspace.tome import apply_tome, name_for, token_schedule
+from vitspace.models.tome import apply_tome, name_for, token_schedule
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 # name: (trained weights, input size, protected tokens)
@@ -111,7 +111,7 @@ def test_exports_with_a_dynamic_batch():
 
 @pytest.mark.slow  # two exports, a PT2E build and two inductor compiles: a few minutes on 2 cores
 def test_compress_builds_the_merged_files_which_load_and_answer_as_measured(tmp_path):
-    from vitspace.compress import CompressConfig, compress
+    from vitspace.compress.build import CompressConfig, compress
     from vitspace.export import VARIANTS, default_files
     files = ("model-tome-r8.pt2", "model-int8-x86-tome-r8.pt2")
     assert all(f in VARIANTS and f not in default_files() for f in files)  # built when asked for

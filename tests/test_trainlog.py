@@ -1,4 +1,4 @@
-"""vitspace.trainlog: parts per machine and CPU hours from a training log; the embedded models' table
+"""vitspace.train.record: parts per machine and CPU hours from a training log; the embedded models' table
 and curves, as the README and the model cards show them."""
 import json
 
@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vitspace import trainlog
-from vitspace.registry import WEIGHTS_DIR, get_spec, list_models
+from vitspace.models.registry import WEIGHTS_DIR, get_spec, list_models
+from vitspace.train import record as trainlog
+from vitspace.train.report import main as report_main
 
 ROOT = trainlog.CURVES.parent.parent
 EMBEDDED = [n for n in list_models() if get_spec(n).source == "embedded"]
@@ -46,7 +47,7 @@ def test_readme_shows_the_table_and_the_curves_of_the_committed_weights(tmp_path
     models = trainlog.embedded()
     assert [t.role for t in models] == ["teacher", "ViT student", "DeiT student"]
     readme = (ROOT / "README.md").read_text()
-    assert trainlog.table(models) in readme, "README's table: python -m vitspace.trainlog"
+    assert trainlog.table(models) in readme, "README's table: python -m vitspace.train.report"
     assert f"](docs/{trainlog.CURVES_FILE})" in readme
     # the committed figure is the one the committed JSONs draw (redraw with --png after installing weights)
     committed = np.asarray(Image.open(trainlog.CURVES).convert("RGB"), dtype=np.int16)
@@ -57,12 +58,12 @@ def test_readme_shows_the_table_and_the_curves_of_the_committed_weights(tmp_path
 
 def test_command_prints_the_table_and_draws(tmp_path, capsys):
     png = tmp_path / "curves.png"
-    assert trainlog.main(["--png", str(png)]) == 0
+    assert report_main(["--png", str(png)]) == 0
     out = capsys.readouterr().out
     assert out == trainlog.table(trainlog.embedded())
     assert "| DeiT student | `deit-tiny-cifar10` | 2.93 M |" in out
     assert Image.open(png).size[0] > 400
-    assert trainlog.main(["--weights", str(tmp_path)]) == 2
+    assert report_main(["--weights", str(tmp_path)]) == 2
     assert "no embedded model's JSON" in capsys.readouterr().err
 
 
@@ -70,8 +71,8 @@ def test_readme_option_replaces_the_old_table_and_keeps_the_rest(tmp_path, capsy
     readme = tmp_path / "README.md"
     old = f"{trainlog.HEADER}\n|---|---|---|---|---|---|---|\n| ViT student | `vit-tiny-cifar10` | old |\n"
     readme.write_text(f"# Title\n\nBefore.\n\n{old}\nAfter.\n")
-    assert trainlog.main(["--readme", str(readme)]) == 0
+    assert report_main(["--readme", str(readme)]) == 0
     assert readme.read_text() == f"# Title\n\nBefore.\n\n{trainlog.table(trainlog.embedded())}\nAfter.\n"
     readme.write_text("no table here\n")
-    assert trainlog.main(["--readme", str(readme)]) == 2 and "no table starting with" in capsys.readouterr().err
+    assert report_main(["--readme", str(readme)]) == 2 and "no table starting with" in capsys.readouterr().err
     assert readme.read_text() == "no table here\n"

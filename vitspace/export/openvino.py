@@ -4,7 +4,7 @@ from pathlib import Path
 
 import torch
 
-from ..cpuinfo import precision_plan
+from ..util.cpuinfo import precision_plan
 from .variant import BuildContext, Built, Runner, Variant, register, require
 
 PACKAGES = (("openvino", "openvino"), ("nncf", "nncf"))

@@ -1,7 +1,7 @@
 """The fast x86 CPU path: static int8 by PT2E with the X86 inductor quantizer, saved as an exported
 program (`.pt2`) and run by torch.compile, whose freezing passes lower it to oneDNN int8 kernels.
 
-Token merging (`vitspace.tome`) does less work instead: `model-tome-rR.pt2` merges R tokens per block in
+Token merging (`vitspace.models.tome`) does less work instead: `model-tome-rR.pt2` merges R tokens per block in
 fp32, `model-int8-x86-tome-rR.pt2` does both. Their programs hold aten ops only and load like the others."""
 import platform
 from pathlib import Path
@@ -9,8 +9,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..cpuinfo import precision_plan
-from ..tome import apply_tome, name_for
+from ..models.tome import apply_tome, name_for
+from ..util.cpuinfo import precision_plan
 from .variant import BuildContext, Built, Runner, Variant, register
 
 __all__ = ["quantize_x86", "export_batched", "save_int8_x86", "FAST_FILE", "TOME_RATES"]

@@ -1,0 +1,66 @@
+"""Latency and throughput of every variant of a model, against the peers: `python -m vitspace.bench`.
+
+    python -m vitspace.bench --model deit-base --random-weights --batch 1,8 --threads 2 --json bench.json
+
+Method, after timm's benchmark.py: for each variant and batch size, untimed warm-up calls, then at
+least 20 timed calls on the same input. Reported: p50, p90 and mean latency, images/s (batch / mean),
+peak resident memory over the variant's load and runs, file size, top-1 agreement with eager fp32
+(from the Compression manifest, or measured here on the same images), and the mobile tutorial's figure:
+`self_cpu_time_total` of one profiled call (torch runtimes only).
+
+Variants: eager fp32 and bf16; every file of `vitspace.compress.build`, each in its own runtime; and the
+peers a user would pick instead (rows with `peer: true`, see vitspace.bench.variants): the PyTorch Mobile
+tutorial's dynamic int8 on the `qnnpack` engine (`mobile-tutorial-qnnpack`), ONNX Runtime (the `.onnx`
+files), and OpenVINO bf16 and int8 (NNCF) when installed. A peer whose runtime is missing is skipped
+with a note. Compare ratios within one run, not absolute times across runs or machines.
+"""
+import argparse
+import sys
+from pathlib import Path
+
+from ..errors import command
+from ..util import cli
+from .run import MIN_REPS, BenchConfig, bench, format_table, write_csv, write_json
+from .variants import BENCH_VARIANTS
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
+@command
+def main(argv=None) -> int:
+    p = cli.parser("bench", __doc__)
+    p.add_argument("--model", required=True, help="registry name or local transformers folder")
+    p.add_argument("--variants", nargs="+", choices=list(BENCH_VARIANTS), metavar="NAME",
+                   help=f"default all: {' '.join(BENCH_VARIANTS)}")
+    p.add_argument("--batch", type=_ints, default=(1,), help="batch sizes, e.g. 1,8,32 (default 1)")
+    p.add_argument("--threads", type=int, help="intra-op threads of every runtime (default: one per core)")
+    p.add_argument("--warmup", type=int, default=5, help="untimed calls first (default 5)")
+    p.add_argument("--reps", type=int, default=MIN_REPS, help=f"timed calls, at least {MIN_REPS}")
+    p.add_argument("--artifacts", type=Path, help="a vitspace.compress.build build folder (default: build one)")
+    p.add_argument("--eval-data", type=Path, help="ImageFolder DIR/<class>/*: agreement images (default examples/)")
+    p.add_argument("--limit", type=int, default=100, help="agreement images at most (default 100)")
+    p.add_argument("--builds", type=Path, help="where builds are cached (default ~/.cache/vitspace/builds)")
+    p.add_argument("--random-weights", action="store_true", help="architecture only: no weights needed")
+    p.add_argument("--no-profile", action="store_true", help="skip the mobile tutorial's one-call profiler figure")
+    p.add_argument("--json", type=Path, help="write the report as JSON")
+    p.add_argument("--csv", type=Path, help="write the results as CSV")
+    args = p.parse_args(argv)
+    config = BenchConfig(args.model, tuple(dict.fromkeys(args.variants or ())), args.batch, args.threads,
+                         args.warmup, args.reps, args.artifacts, args.eval_data, args.limit, args.builds,
+                         not args.random_weights, not args.no_profile)
+    report = bench(config, progress=lambda m: print(m, file=sys.stderr, flush=True))
+    if args.json:
+        write_json(report, args.json)
+    if args.csv:
+        write_csv(report, args.csv)
+    print(format_table(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

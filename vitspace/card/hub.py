@@ -1,0 +1,343 @@
+"""Publish a model's compressed files to the Hugging Face Hub, in one commit.
+
+    python -m vitspace.card.publish --model NAME --repo-id USER/NAME [--artifacts DIR] [--private]
+        [--dry-run DIR] [--revision BRANCH] [--create-pr] [--overwrite-card]
+
+Save locally, then push: the tree is staged in a folder first (README.md, the model card; the built
+files; manifest.json; config.json with the labels and preprocessing; .vitspace.json, which records
+the card vitspace last pushed). --dry-run DIR writes that tree, byte for byte what would be pushed,
+and contacts nothing. Without --artifacts (or when DIR has no manifest.json) the files are built
+first. Only files that differ from the Hub are committed, so a second run with nothing changed makes
+no commit. A README.md edited on the Hub since vitspace pushed it is kept unless --overwrite-card.
+
+The token comes from HF_TOKEN or `hf auth login`; it is never printed nor written. Rate limits (429),
+server errors (5xx) and network failures are retried with exponential backoff; whatever fails, the
+staged tree stays on disk. Exit status 0 on success, 1 on failure, 2 on bad arguments.
+"""
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+import httpx2  # huggingface_hub's HTTP client (a dependency of it): its network errors are retried
+from huggingface_hub import CommitOperationAdd, HfApi, get_token
+from huggingface_hub.errors import HfHubHTTPError, HFValidationError, OfflineModeIsEnabled
+from huggingface_hub.hf_api import RepoFile
+from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status, validate_repo_id
+
+from ..classify.classifier import get_classifier
+from ..compress.build import CompressConfig, compress, compress_cached
+from ..compress.manifest import MANIFEST, Manifest, read_manifest
+from ..errors import PublishError
+from ..export import files_of
+from ..models.labels import model_labels
+from ..models.registry import ModelSpec, get_spec
+from ..util.hashing import file_digest
+from ..util.paths import builds_root
+from .build import build_card, card_images
+from .metadata import validate_card
+from .sources import preprocessing_steps
+
+__all__ = ["PublishConfig", "PublishResult", "PublishError", "PublishArgumentError", "publish", "ensure_artifacts",
+           "build_tree", "write_tree", "hub_config", "resolve_token", "check_repo_id", "MARKER"]
+
+MARKER = ".vitspace.json"   # pushed beside the card: the git oid of the card vitspace last pushed
+CARD = "README.md"
+CONFIG = "config.json"
+_RETRY_STATUS = (408, 429, 500, 502, 503, 504)
+
+
+class PublishArgumentError(PublishError):
+    """An argument no publish can succeed with (bad repo id, a dry-run folder that is not ours)."""
+
+
+def _retry_delay_default() -> float:
+    return float(os.environ.get("VITSPACE_HUB_RETRY_DELAY", "1.0"))
+
+
+@dataclass(frozen=True)
+class PublishConfig:
+    model: str                              # registry name
+    repo_id: str                            # namespace/name on the Hub
+    artifacts: Path | None = None           # a compress build; built when missing or without manifest.json
+    benchmark: Path | None = None           # benchmark JSON for the card
+    private: bool = False                   # for a new repository only; an existing one keeps its visibility
+    revision: str | None = None             # branch to commit to, created if missing; None: main
+    create_pr: bool = False                 # open a pull request instead of committing to the branch
+    overwrite_card: bool = False            # replace a README.md edited on the Hub
+    staging: Path | None = None             # where the tree is staged; None: ARTIFACTS/hub/<namespace>--<name>
+    endpoint: str | None = None             # None: HF_ENDPOINT or huggingface.co
+    tries: int = 4                          # attempts at the push on 429, 5xx and network errors
+    retry_delay: float = field(default_factory=_retry_delay_default)  # first backoff, doubled each retry
+
+
+@dataclass
+class PublishResult:
+    repo_id: str
+    staged: Path                            # the tree, on disk
+    files: list[str]                        # every path of the tree
+    uploaded: list[str] = field(default_factory=list)   # paths in the commit; empty when nothing changed
+    kept_card: bool = False                 # a README.md edited on the Hub was left as it is
+    dry_run: bool = False
+    commit_url: str | None = None
+    pr_url: str | None = None
+
+
+# --- checks ---------------------------------------------------------------------------------------
+
+def check_repo_id(repo_id: str) -> None:
+    if repo_id.count("/") != 1:
+        raise PublishArgumentError(f"invalid repo id {repo_id!r}: use NAMESPACE/NAME (your user or organization, "
+                                   "then the repository), e.g. alice/deit-tiny-cifar10")
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as e:
+        raise PublishArgumentError(f"invalid repo id: {e}") from None
+
+
+def resolve_token() -> str:
+    """HF_TOKEN, else the token saved by `hf auth login`."""
+    token = os.environ.get("HF_TOKEN") or get_token()
+    if not token:
+        raise PublishError("no Hugging Face token: set HF_TOKEN to a token with write access "
+                           "(https://huggingface.co/settings/tokens) or run `hf auth login`")
+    return token
+
+
+def _scrub(text: str, token: str | None) -> str:
+    return text.replace(token, "hf_***") if token else text
+
+
+# --- the tree -------------------------------------------------------------------------------------
+
+def _git_oid(path: Path) -> str:
+    """The git blob id the Hub reports for a regular (non-LFS) file."""
+    return file_digest(path, "sha1", f"blob {path.stat().st_size}\0".encode())
+
+
+def _git_oid_bytes(data: bytes) -> str:
+    return hashlib.sha1(f"blob {len(data)}\0".encode() + data).hexdigest()
+
+
+def _json_bytes(data: dict) -> bytes:
+    return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+def hub_config(spec: ModelSpec, manifest: Manifest) -> dict:
+    """config.json: what a consumer of the files needs besides them: labels, preprocessing, input shape."""
+    labels = model_labels(spec)
+    preprocessing = {"library": "transformers", **spec.processor} if spec.processor \
+        else {"library": "timm", **spec.data_cfg}
+    return {"model": spec.name, "family": spec.family, "source": spec.source, "description": spec.description,
+            "base_model": spec.repo_id, "pretrained": manifest.pretrained, "input_size": spec.input_size,
+            "input_shape": manifest.input_shape, "preprocessing": preprocessing,
+            "preprocessing_steps": preprocessing_steps(spec), "num_labels": len(labels),
+            "id2label": {str(i): label for i, label in enumerate(labels)},
+            "files": [f.file for f in manifest.files if f.status == "ok"]}
+
+
+def build_tree(spec: ModelSpec, artifacts: Path, card_text: str) -> dict[str, bytes | Path]:
+    """Path in the repository -> its bytes, or the local file holding them."""
+    manifest = read_manifest(artifacts)
+    built = [f for f in manifest.files if f.status == "ok"]
+    if not built:
+        raise PublishError(f"no file of {spec.name} built in {artifacts} (see {MANIFEST}): nothing to publish")
+    tree: dict[str, bytes | Path] = {CARD: card_text.encode("utf-8"), MANIFEST: artifacts / MANIFEST,
+                                     CONFIG: _json_bytes(hub_config(spec, manifest))}
+    for f in built:
+        path = artifacts / f.file
+        if not path.is_file() or file_digest(path) != f.sha256:
+            raise PublishError(f"{path} is missing or differs from {artifacts / MANIFEST}; rebuild it "
+                               f"(python -m vitspace.compress --model {spec.name} --out {artifacts})")
+        for name in files_of(f.file):  # with companion files
+            tree[name] = artifacts / name
+    tree.update(card_images(card_text))
+    tree[MARKER] = _marker(_git_oid_bytes(tree[CARD]))
+    return tree
+
+
+def _marker(card_oid: str | None) -> bytes:
+    return _json_bytes({"generator": "vitspace", "card_oid": card_oid})
+
+
+def write_tree(tree: dict[str, bytes | Path], dest: Path, *, protect: Path | None = None) -> Path:
+    """The tree as files in DEST, nothing else there: DEST must be empty, new, or an earlier tree."""
+    dest = Path(dest)
+    if protect is not None and Path(protect).resolve().is_relative_to(dest.resolve()):
+        raise PublishArgumentError(f"{dest} holds the build itself; stage the tree elsewhere")
+    if dest.exists() and any(dest.iterdir()):
+        if not (dest / MARKER).is_file():
+            raise PublishArgumentError(f"{dest} is not empty and holds no earlier vitspace tree ({MARKER}); "
+                                       "pick an empty or new folder")
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    for name, content in tree.items():
+        if isinstance(content, Path):
+            shutil.copyfile(content, dest / name)
+        else:
+            (dest / name).write_bytes(content)
+    return dest
+
+
+# --- building what is missing ---------------------------------------------------------------------
+
+def ensure_artifacts(model: str, artifacts: Path | None, say: Callable[[str], None]) -> Path:
+    """A build folder with manifest.json: ARTIFACTS as given, or built there, or in the shared build cache."""
+    if artifacts is not None and (Path(artifacts) / MANIFEST).is_file():
+        return Path(artifacts)
+    if artifacts is not None:
+        say(f"{artifacts} has no {MANIFEST}: building {model} there")
+        compress(get_classifier(model), CompressConfig(model, Path(artifacts)), progress=say)
+        return Path(artifacts)
+    root = builds_root()  # the app's build cache
+    out, _ = compress_cached(CompressConfig(model, root), root, progress=say)
+    return out
+
+
+# --- the push -------------------------------------------------------------------------------------
+
+def _status(e: BaseException) -> int | None:
+    response = getattr(e, "response", None)
+    return getattr(response, "status_code", None)
+
+
+def _retry_wait(e: BaseException, attempt: int, delay: float) -> float | None:
+    """Seconds to wait before trying again, or None when trying again cannot help."""
+    if isinstance(e, OfflineModeIsEnabled):
+        return None
+    status = _status(e)
+    if isinstance(e, HfHubHTTPError) and status in _RETRY_STATUS:
+        wait = delay * 2 ** attempt
+        retry_after = e.response.headers.get("Retry-After", "")
+        return max(wait, min(float(retry_after), 60.0)) if retry_after.isdigit() else wait
+    if isinstance(e, httpx2.TransportError):
+        return delay * 2 ** attempt
+    return None
+
+
+def _retrying(step: Callable[[], PublishResult], cfg: PublishConfig, say: Callable[[str], None]) -> PublishResult:
+    for attempt in range(max(1, cfg.tries)):
+        try:
+            return step()
+        except Exception as e:
+            wait = _retry_wait(e, attempt, cfg.retry_delay)
+            if wait is None or attempt == cfg.tries - 1:
+                raise
+            what = f"HTTP {_status(e)}" if _status(e) else type(e).__name__
+            say(f"{what} from the Hub; retrying in {wait:.2g} s ({attempt + 1} of {cfg.tries - 1} retries)")
+            time.sleep(wait)
+    raise AssertionError("unreachable")
+
+
+def _same(remote: RepoFile | None, local: Path) -> bool:
+    if remote is None:
+        return False
+    if remote.lfs is not None:
+        return remote.lfs.sha256 == file_digest(local)
+    return remote.blob_id == _git_oid(local)
+
+
+def _recorded_card_oid(api: HfApi, cfg: PublishConfig) -> str | None:
+    """The card vitspace last pushed, as the remote marker records it."""
+    # built here rather than by hf_hub_url, whose template is fixed when huggingface_hub is imported
+    url = f"{api.endpoint}/{cfg.repo_id}/resolve/{quote(cfg.revision or 'main', safe='')}/{quote(MARKER)}"
+    response = get_session().get(url, headers=build_hf_headers(token=api.token))
+    hf_raise_for_status(response)
+    try:
+        return json.loads(response.content).get("card_oid")
+    except (ValueError, AttributeError):
+        return None  # a marker that is not ours: the card counts as hand-written
+
+
+def _plan(api: HfApi, cfg: PublishConfig, staged: Path, files: list[str]) -> tuple[list[str], bool]:
+    """(paths to commit, whether a hand-edited card on the Hub is kept). Rewrites the staged marker
+    when the card is kept, so that it goes on recording the card vitspace last pushed."""
+    remote = {f.path: f for f in api.get_paths_info(cfg.repo_id, files, revision=cfg.revision)
+              if isinstance(f, RepoFile)}
+    kept = False
+    if CARD in remote and not cfg.overwrite_card and not _same(remote[CARD], staged / CARD):
+        recorded = _recorded_card_oid(api, cfg) if MARKER in remote else None
+        if remote[CARD].blob_id != recorded:
+            kept = True
+            (staged / MARKER).write_bytes(_marker(recorded))
+    changed = [p for p in files if not (kept and p == CARD) and not _same(remote.get(p), staged / p)]
+    return changed, kept
+
+
+def _push(api: HfApi, cfg: PublishConfig, staged: Path, files: list[str], say: Callable[[str], None]) -> PublishResult:
+    """One attempt: repository, branch, what differs, one commit. Safe to repeat: a commit that landed
+    before its answer was lost shows up as nothing to change."""
+    url = api.create_repo(cfg.repo_id, private=True if cfg.private else None, exist_ok=True)
+    if cfg.revision and cfg.revision != "main" and not cfg.create_pr:
+        api.create_branch(cfg.repo_id, branch=cfg.revision, exist_ok=True)
+    changed, kept = _plan(api, cfg, staged, files)
+    result = PublishResult(cfg.repo_id, staged, files, changed, kept)
+    if not changed:
+        return result
+    say(f"committing {len(changed)} files to {url}")
+    operations = [CommitOperationAdd(path_in_repo=p, path_or_fileobj=str(staged / p)) for p in changed]
+    info = api.create_commit(cfg.repo_id, operations, commit_message=f"Upload {cfg.model} with vitspace",
+                             commit_description="Files: " + ", ".join(changed), revision=cfg.revision,
+                             create_pr=cfg.create_pr)
+    result.commit_url, result.pr_url = info.commit_url, info.pr_url
+    return result
+
+
+def _explain(e: BaseException, cfg: PublishConfig, api: HfApi) -> str:
+    status = _status(e)
+    server = " ".join(dict.fromkeys(line.strip() for line in (getattr(e, "server_message", None) or "").splitlines()
+                                    if line.strip()))
+    detail = f" The Hub said: {server}" if server else ""
+    if isinstance(e, OfflineModeIsEnabled):
+        return "HF_HUB_OFFLINE is set: unset it (or set HF_HUB_OFFLINE=0) to publish"
+    if status == 401:
+        return ("the Hub rejected the token (401 Unauthorized): it is invalid, expired or revoked. Run "
+                "`hf auth login` again or set HF_TOKEN to a token with write access." + detail)
+    if status == 403:
+        return (f"no permission to write to {cfg.repo_id} (403 Forbidden): the token needs write access to "
+                f"{cfg.repo_id.split('/')[0]} (a fine-grained token needs 'write' on this repository)." + detail)
+    if status == 404:
+        return (f"{cfg.repo_id} or its revision {cfg.revision or 'main'} was not found (404), or the token "
+                "cannot see it." + detail)
+    if status == 429:
+        return f"the Hub was still rate-limiting this token (429) after {cfg.tries} tries; wait, then run again"
+    if status is not None and status >= 500:
+        return f"the Hub failed with HTTP {status} on each of {cfg.tries} tries; try again later." + detail
+    if isinstance(e, HfHubHTTPError) or (isinstance(e, ValueError) and "metadata" in str(e)):
+        return f"the Hub refused the upload{f' (HTTP {status})' if status else ''}: {e}"
+    if isinstance(e, httpx2.TransportError):
+        return (f"cannot reach the Hub at {api.endpoint} after {cfg.tries} tries ({type(e).__name__}: {e}); "
+                "check the network connection and HF_ENDPOINT")
+    return f"{type(e).__name__}: {e}"
+
+
+def publish(cfg: PublishConfig, *, dry_run: Path | None = None,
+            progress: Callable[[str], None] | None = None) -> PublishResult:
+    """Stage MODEL's card and files, then (unless dry_run) push what differs to cfg.repo_id in one commit."""
+    say = progress or (lambda message: None)
+    check_repo_id(cfg.repo_id)
+    spec = get_spec(cfg.model)
+    token = None if dry_run else resolve_token()  # before the build: a missing token should not cost one
+    artifacts = ensure_artifacts(cfg.model, cfg.artifacts, say)
+    card = build_card(cfg.model, artifacts, cfg.benchmark, repo_id=cfg.repo_id)
+    validate_card(card)
+    tree = build_tree(spec, artifacts, str(card))
+    dest = dry_run or cfg.staging or artifacts / "hub" / cfg.repo_id.replace("/", "--")
+    staged = write_tree(tree, dest, protect=artifacts)
+    files = list(tree)
+    if dry_run:
+        return PublishResult(cfg.repo_id, staged, files, dry_run=True)
+    api = HfApi(endpoint=cfg.endpoint, token=token, library_name="vitspace")
+    try:
+        return _retrying(lambda: _push(api, cfg, staged, files, say), cfg, say)
+    except Exception as e:  # whatever went wrong, the user gets a message without the token, and the tree
+        message = _explain(e, cfg, api) + f"\nNothing was lost: the tree to push is staged in {staged}"
+        raise PublishError(_scrub(message, token)) from None  # the chained error may quote request headers
+
+
+# --- command line ---------------------------------------------------------------------------------

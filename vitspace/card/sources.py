@@ -1,0 +1,75 @@
+"""What a model card draws on: the build's manifest, a benchmark, the weights' training record, and
+the preprocessing in words."""
+import json
+from pathlib import Path
+
+from ..compress.manifest import MANIFEST, Manifest
+from ..errors import CardError
+from ..models.registry import ModelSpec
+
+__all__ = ["load_manifest", "load_benchmark", "load_training", "preprocessing_steps"]
+
+_RESAMPLE = {0: "nearest", 1: "lanczos", 2: "bilinear", 3: "bicubic", 4: "box", 5: "hamming"}
+
+
+def load_manifest(artifacts_dir: str | Path) -> Manifest:
+    path = Path(artifacts_dir) / MANIFEST
+    if not path.is_file():
+        raise CardError(f"{path} not found: build the files first (python -m vitspace.compress --out {artifacts_dir})")
+    try:
+        return Manifest.from_dict(json.loads(path.read_text()))
+    except (ValueError, TypeError, KeyError) as e:
+        raise CardError(f"{path} is not a vitspace manifest: {e}") from e
+
+
+def load_benchmark(benchmark: str | Path | dict | None) -> dict | None:
+    """{"machine": {...}, "results": [{...}]} from a file or a dict; None stays None."""
+    if benchmark is None or isinstance(benchmark, dict):
+        data = benchmark
+    else:
+        try:
+            data = json.loads(Path(benchmark).read_text())
+        except (OSError, ValueError) as e:
+            raise CardError(f"cannot read benchmark {benchmark}: {e}") from e
+    if data is not None and not (isinstance(data, dict) and isinstance(data.get("results", []), list)
+                                 and isinstance(data.get("machine", {}), dict)):
+        raise CardError('a benchmark must be {"machine": {...}, "results": [...]}')
+    return data
+
+
+def load_training(spec: ModelSpec, weights_json: str | Path | None = None) -> dict | None:
+    """The weights' JSON sidecar (vitspace.train.loop) of an embedded model, if there is one."""
+    path = Path(weights_json) if weights_json else spec.weights_file.with_suffix(".json")
+    if spec.source != "embedded" or not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except ValueError:
+        return None  # a half-written sidecar: the card goes without the recipe
+
+
+def preprocessing_steps(spec: ModelSpec) -> list[str]:
+    """How pixels are prepared, in words, from the Hub processor or the timm data config."""
+    if spec.processor:
+        p = spec.processor
+        size = p.get("size", {})
+        steps = [f"resize to {size.get('height')}x{size.get('width')} ({_RESAMPLE.get(p.get('resample'), 'bilinear')})"]
+        if p.get("do_center_crop") and p.get("crop_size"):
+            steps.append(f"center-crop {p['crop_size']['height']}x{p['crop_size']['width']}")
+        mean, std = p.get("image_mean"), p.get("image_std")
+    elif spec.data_cfg:
+        c = spec.data_cfg
+        _, h, w = c["input_size"]
+        short = round(h / c.get("crop_pct", 1.0))
+        steps = [f"resize the shorter side to {short} ({c.get('interpolation', 'bilinear')})",
+                 f"{c.get('crop_mode', 'center')}-crop {h}x{w}"]
+        mean, std = c.get("mean"), c.get("std")
+    else:
+        return []
+    steps.append("scale to [0, 1]" + (f", subtract mean {tuple(mean)} and divide by std {tuple(std)} per channel"
+                                      if mean and std else ""))
+    steps.append("float32, channels first: (batch, 3, height, width)")
+    return steps
+
+
+# --- the context ----------------------------------------------------------------------------------

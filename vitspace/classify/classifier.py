@@ -1,0 +1,167 @@
+"""A loaded model with its own preprocessing and labels, shared per process and safe across threads."""
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+from PIL import Image
+from torch import nn
+
+from ..data.images import load_image
+from ..models.labels import model_labels
+from ..models.loading import load_local_hf, load_module, weights_origin
+from ..models.registry import ModelSpec, get_spec
+from ..util.once import Memo
+from .batching import Batcher
+
+__all__ = ["on_inference_thread", "batcher", "batched_logits", "Prediction", "Classifier",
+           "Comparison", "compare_classifiers", "get_classifier", "default_pair", "build_preprocess", "MAX_BATCH"]
+
+
+# All inference runs on one thread. OpenMP thread teams started by several calling threads (a server's
+# workers) spin against each other: the embedded pair took 20-30 ms per request instead of 12.
+_inference = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vitspace-inference")
+
+
+def on_inference_thread(fn, *args):
+    """fn(*args) on vitspace's one inference thread (at once when already there)."""
+    if threading.current_thread().name.startswith("vitspace-inference"):
+        return fn(*args)
+    return _inference.submit(fn, *args).result()
+
+
+MAX_BATCH = 8   # images per shared forward: most of batching's gain on CPU; base models keep each layer's attention
+
+
+def batcher(run: Callable[["Classifier", list], list]) -> Batcher:
+    """Batches per classifier on the inference thread; a fast (compiled, fixed-shape) one runs one image at a time."""
+    return Batcher(run, _inference.submit, lambda clf: 1 if clf.fast else MAX_BATCH)
+
+
+@dataclass
+class Prediction:
+    model: str
+    topk: list[tuple[str, float]]
+    latency_ms: float                   # the forward's time, for all the images it ran at once
+    batch: int = 1                      # how many images shared that forward (concurrent requests)
+
+    @property
+    def label(self) -> str:
+        return self.topk[0][0]
+
+    def to_dict(self) -> dict:
+        return {"model": self.model, "topk": [{"label": label, "score": s} for label, s in self.topk],
+                "latency_ms": self.latency_ms}
+
+
+def build_preprocess(spec: ModelSpec, processor=None) -> Callable[[list[Image.Image]], torch.Tensor]:
+    """RGB images -> pixel batch, from the model's own processor (Hub) or timm data config (embedded)."""
+    if processor is None and spec.processor:
+        import transformers
+        kwargs = dict(spec.processor)
+        processor = getattr(transformers, kwargs.pop("class"))(**kwargs)
+    if processor is not None:
+        return lambda images: processor(images=images, return_tensors="pt")["pixel_values"]
+    from timm.data import create_transform, resolve_data_config
+    transform = create_transform(**resolve_data_config(pretrained_cfg=spec.data_cfg))
+    return lambda images: torch.stack([transform(im) for im in images])
+
+
+@dataclass(eq=False)  # one per loaded model, and a batch key: compared by identity
+class Classifier:
+    spec: ModelSpec
+    module: nn.Module
+    preprocess: Callable[[list[Image.Image]], torch.Tensor]
+    labels: list[str]
+    pretrained: bool = True
+    origin: str = ""                    # where the weights came from: embedded, cache, hub, local, random
+    fast: bool = False                  # runs the fast CPU path (a file that passed the gate) instead
+
+    @property
+    def name(self) -> str:
+        name = self.spec.name if self.pretrained else f"{self.spec.name} (architecture only, random weights)"
+        return f"{name} [fast]" if self.fast else name
+
+    def logits(self, images: list[Image.Image]) -> torch.Tensor:
+        """Preprocess and forward on vitspace's inference thread; safe to call from any thread."""
+        return on_inference_thread(self._logits, images)
+
+    @torch.inference_mode()
+    def _logits(self, images: list[Image.Image]) -> torch.Tensor:
+        return self.module(self.preprocess(images)).float()
+
+    def prediction(self, logits: torch.Tensor, top_k: int, latency_ms: float, batch: int = 1) -> Prediction:
+        """Top-k of one image's logits (num_labels,), with the time and size of the batch it ran in."""
+        scores, idx = logits.float().softmax(-1).topk(min(top_k, len(self.labels)))
+        return Prediction(self.name, [(self.labels[i], round(s, 6)) for s, i in zip(scores.tolist(), idx.tolist())],
+                          latency_ms, batch)
+
+    def predict(self, image, top_k: int = 5) -> Prediction:
+        """Top-k labels with probabilities for one image (path, bytes, array or PIL image)."""
+        b = batched_logits(self, load_image(image)).result()
+        return self.prediction(b.result, top_k, b.ms, b.size)
+
+
+_logit_batches = batcher(lambda clf, images: list(clf._logits(images)))
+
+
+def batched_logits(clf: Classifier, image: Image.Image) -> Future:
+    """A future of the image's logits (num_labels,), from a forward it may share with other callers' images."""
+    return _logit_batches.submit(clf, image)
+
+
+def _load(name: str, pretrained: bool) -> Classifier:
+    if Path(name).is_dir():
+        module, processor = load_local_hf(name)
+        spec = ModelSpec(str(name), "local", "local", build=lambda: module, description=f"local model at {name}")
+        return Classifier(spec, module, build_preprocess(spec, processor), model_labels(spec, module), True, "local")
+    spec = get_spec(name)
+    origin = weights_origin(spec) if pretrained else "random"
+    module = load_module(spec, pretrained=pretrained)
+    processor = _hub_processor(spec, origin) if pretrained and spec.source == "hub" else None
+    return Classifier(spec, module, build_preprocess(spec, processor), model_labels(spec, module), pretrained, origin)
+
+
+def _hub_processor(spec: ModelSpec, origin: str):
+    """The repository's own image processor; the registry's copy of its settings if it cannot be fetched."""
+    from transformers import AutoImageProcessor
+    try:
+        return AutoImageProcessor.from_pretrained(spec.repo_id, local_files_only=origin == "cache")
+    except OSError:
+        return None
+
+
+_loaded = Memo()
+
+
+def get_classifier(name: str, pretrained: bool = True) -> Classifier:
+    """The classifier for a registry name (or a local transformers folder), loaded once per process;
+    concurrent first requests load it once, other models load in parallel."""
+    return _loaded.get((name, pretrained), lambda: _load(name, pretrained))
+
+
+def default_pair() -> tuple[str, str]:
+    """The Hub ViT/DeiT pair when its weights can be had, else the embedded CIFAR-10 pair."""
+    hub = ("vit-base", "deit-base")
+    if all(weights_origin(get_spec(n)) != "unavailable" for n in hub):
+        return hub
+    return "vit-tiny-cifar10", "deit-tiny-cifar10"
+
+
+@dataclass
+class Comparison:
+    predictions: list[Prediction]
+
+    @property
+    def agree(self) -> bool:
+        return len({p.label for p in self.predictions}) == 1
+
+
+def compare_classifiers(image, classifiers: list[Classifier], top_k: int = 5) -> Comparison:
+    """The same image through several classifiers; the image is decoded once, every model queued at once."""
+    image = load_image(image)
+    futures = [batched_logits(clf, image) for clf in classifiers]
+    return Comparison([clf.prediction(b.result, top_k, b.ms, b.size)
+                       for clf, b in zip(classifiers, (f.result() for f in futures))])

@@ -1,0 +1,201 @@
+"""Compress a model into deployable files: `python -m vitspace.compress --model NAME --out DIR [...]`.
+
+One file per variant in DIR (`--help` lists them; each backend in vitspace/export/ registers its own),
+each written atomically. DIR/manifest.json records each file's size, sha256, the passes that ran and
+its fidelity: the file is loaded in its own runtime and run on real images, one at a time, against
+the eager fp32 model. Calibration and fidelity images come from --eval-data (an ImageFolder, which
+also gives accuracy) or the repository's examples/; int8 calibration uses a subset of the same images.
+A variant that fails is recorded as failed with the reason, one whose runtime is not installed as
+skipped, and the others still build. Exit status 1 when any variant failed, 2 on bad arguments or a
+model that cannot be loaded.
+"""
+import json
+import time
+import zipfile
+from dataclasses import dataclass, field, replace
+from importlib import metadata
+from pathlib import Path
+from typing import Callable
+
+from ..classify.classifier import Classifier, get_classifier
+from ..errors import ConfigError, reason
+from ..export import (
+    VARIANTS,
+    BuildContext,
+    Variant,
+    default_files,
+    expected_deprecations,
+    files_of,
+    missing_packages,
+    pick_engine,
+    quantized_engine,
+)
+from ..models.registry import get_spec
+from ..util import atomic
+from ..util.cpuinfo import cpu_record, machine_class
+from ..util.hashing import config_key, file_digest, stat_identity
+from ..util.once import once_on_disk
+from .fidelity import Probe, example_images, folder_images, spread
+from .manifest import MANIFEST, FileEntry, Manifest, read_manifest
+
+__all__ = ["CompressConfig", "compress", "compress_cached", "build_key", "weights_identity", "zip_build",
+           "versions", "version_of"]
+
+GATE_AGREEMENT = 0.99    # a faster file is a variant only when it gives the same answers as fp32
+GATE_MIN_IMAGES = 500    # on an image folder (--eval-data), at least this many of them
+_PACKAGES = ("torch", "executorch", "torchao", "onnx", "onnxruntime", "openvino", "nncf", "timm", "transformers")
+
+
+@dataclass(frozen=True)
+class CompressConfig:
+    model: str                                  # registry name or local transformers folder
+    out: Path                                   # output folder, created if missing
+    files: tuple[str, ...] = field(default_factory=default_files)  # variant files to build (export.VARIANTS)
+    engine: str = "auto"                        # quantized engine for int8 TorchScript; auto: by CPU
+    eval_data: Path | None = None               # ImageFolder DIR/<class>/*: images and accuracy
+    limit: int = 100                            # fidelity images at most, spread over the classes
+    calibration_images: int = 16                # of those, used to calibrate static int8 (PT2E)
+    pte_int8: str = "static"                    # model-int8.pte activations: "static" (calibrated) or "dynamic"
+    pretrained: bool = True                     # False: architecture only, random weights
+
+
+def version_of(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def versions() -> dict[str, str | None]:
+    return {p: version_of(p) for p in _PACKAGES}
+
+
+def weights_identity(model: str, pretrained: bool) -> str:
+    """Which weights a build would use, without loading them: a file's path, size and mtime."""
+    if not pretrained:
+        return "random"
+    if Path(model).is_dir():
+        return ";".join(stat_identity(p) for p in sorted(Path(model).iterdir()) if p.is_file())
+    spec = get_spec(model)
+    if spec.source == "embedded":
+        return stat_identity(spec.weights_file) if spec.weights_file.exists() else "missing"
+    from huggingface_hub import try_to_load_from_cache
+    for name in ("model.safetensors", "pytorch_model.bin"):
+        cached = try_to_load_from_cache(spec.repo_id, name)
+        if isinstance(cached, str):  # .../snapshots/<commit>/<file>: names the revision
+            return stat_identity(Path(cached))
+    return f"hub:{spec.repo_id}"
+
+
+def build_key(config: CompressConfig) -> str:
+    """A hash of what decides the files: model, weights, files, engine, images and library versions."""
+    return config_key({"model": config.model, "weights": weights_identity(config.model, config.pretrained),
+                       "formats": sorted(config.files), "engine": pick_engine(config.engine),
+                       "eval_data": str(Path(config.eval_data).resolve()) if config.eval_data else None,
+                       "limit": config.limit, "calibration_images": config.calibration_images,
+                       "pte_int8": config.pte_int8, "versions": versions(),
+                       "cpu": machine_class()})  # int8 recipes and the gate's verdicts depend on the CPU
+
+
+def _build_one(variant: Variant, ctx: BuildContext, out: Path, probe: Probe, say: Callable[[str], None]) -> FileEntry:
+    entry = FileEntry(variant.file, variant.format, variant.runtime, variant.precision, status="failed")
+    missing = missing_packages(variant)
+    if missing:
+        entry.status = "skipped"
+        entry.reason = f"not installed: {', '.join(missing)} (`pip install {' '.join(missing)}`)"
+        say(f"{variant.file}: skipped, {entry.reason}")
+        return entry
+    t0 = time.perf_counter()
+    try:
+        say(f"{variant.file}: building")
+        with atomic.staged_files(out, list(variant.files)) as tmp, expected_deprecations():
+            built = variant.build(ctx, tmp / variant.file)
+        entry.passes, entry.notes = built.passes, built.notes
+        entry.build_s = round(time.perf_counter() - t0, 2)
+        say(f"{variant.file}: measuring in {variant.runtime}")
+        entry.fidelity = probe.measure(variant.load(out / variant.file))
+        entry.size_bytes = sum((out / f).stat().st_size for f in variant.files)
+        entry.sha256, entry.status = file_digest(out / variant.file), "ok"
+    except Exception as e:  # one variant's failure is recorded; the others still build
+        entry.reason = reason(e)
+        for f in variant.files:  # no file that is not known to work, nor a stale one from an earlier build
+            (out / f).unlink(missing_ok=True)
+        say(f"{variant.file}: failed: {entry.reason}")
+    return entry
+
+
+def _check(config: CompressConfig) -> None:
+    unknown = [f for f in config.files if f not in VARIANTS]
+    if unknown:
+        raise ConfigError(f"unknown files {unknown}; known: {', '.join(VARIANTS)}")
+    if config.limit < 1 or config.calibration_images < 1:
+        raise ConfigError("limit and calibration_images must be at least 1")
+    if config.pte_int8 not in ("static", "dynamic"):
+        raise ConfigError(f"pte_int8 must be 'static' or 'dynamic', not {config.pte_int8!r}")
+
+
+def gate(entry: FileEntry, min_images: int | None) -> str | None:
+    """The fidelity gate's verdict on a built file: pass, fail, or too few images to tell."""
+    if entry.status != "ok":
+        return None
+    if min_images and entry.fidelity.images < min_images:
+        return "too few images"
+    return "pass" if entry.fidelity.top1_agreement >= GATE_AGREEMENT else "fail"
+
+
+def compress(clf: Classifier, config: CompressConfig, progress: Callable[[str], None] | None = None) -> Manifest:
+    """Build every requested variant of a loaded model in config.out, measure each in its own runtime,
+    write manifest.json."""
+    _check(config)
+    say = progress or (lambda message: None)
+    engine = pick_engine(config.engine)
+    images = folder_images(config.eval_data, clf.labels, clf.name, config.limit) if config.eval_data \
+        else example_images(config.limit)
+    probe = Probe.of(clf.module, clf.preprocess, images)
+    calibration = spread(probe.pixels, config.calibration_images)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with quantized_engine(engine):
+        ctx = BuildContext(clf.module, probe.pixels[0], calibration, engine, config.pte_int8)
+        files = [_build_one(VARIANTS[f], ctx, out, probe, say) for f in config.files]
+    min_images = GATE_MIN_IMAGES if config.eval_data else None
+    for f in files:
+        f.gate = gate(f, min_images)
+    manifest = Manifest(clf.spec.name, config.pretrained, clf.origin, engine, build_key(config), versions(),
+                        list(probe.pixels[0].shape),
+                        {"source": probe.source, "count": len(probe.pixels), "calibration": len(calibration)},
+                        probe.accuracy(probe.reference), files,
+                        {"min_agreement": GATE_AGREEMENT, **({"min_images": min_images} if min_images else {})},
+                        cpu_record())
+    atomic.write_text(out / MANIFEST, json.dumps(manifest.to_dict(), indent=2))
+    return manifest
+
+
+def compress_cached(config: CompressConfig, root: str | Path,
+                    progress: Callable[[str], None] | None = None) -> tuple[Path, Manifest]:
+    """Build into ROOT/<build key>, once: a build with the same key is reused (the model is not even
+    loaded), and concurrent callers of one key wait for a single build. config.out is ignored."""
+    _check(config)
+    out = Path(root) / build_key(config)
+
+    def make() -> Manifest:
+        return compress(get_classifier(config.model, config.pretrained), replace(config, out=out), progress)
+    manifest, _ = once_on_disk(out / MANIFEST, lambda: read_manifest(out), make)
+    return out, manifest
+
+
+def zip_build(out: str | Path) -> Path:
+    """The manifest and every built file of a build folder in one zip (written once, atomically)."""
+    out = Path(out)
+    manifest = read_manifest(out)
+    target = out / f"{manifest.model}-{out.name}.zip"
+    if not target.exists():
+        names = [MANIFEST] + [name for f in manifest.files if f.status == "ok"
+                              for name in files_of(f.file)]
+        with atomic.staged(target) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
+            for name in names:
+                z.write(out / name, name)
+    return target
+
+
+# --- command line ---------------------------------------------------------------------------------

@@ -1,0 +1,155 @@
+"""What a training log says: which machine ran which epochs, the CPU hours they took, and top-1 by epoch.
+For the embedded models, the table and the figure that the README and the model cards show.
+
+    python -m vitspace.train.report [--png docs/training-curves.png] [--readme README.md] [--weights DIR]
+
+prints the table (Markdown) of the embedded teacher and students; --readme puts it in place of the
+one in that file; --png draws both students' test top-1 by epoch, the teacher's accuracy beside them.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..models.registry import WEIGHTS_DIR, get_spec, list_models
+
+CURVES_FILE = "training-curves.png"
+CURVES = Path(__file__).resolve().parents[2] / "docs" / CURVES_FILE
+ROLES = {"cnn": "teacher", "vit": "ViT student", "deit": "DeiT student"}
+GOAL = 0.90   # issue 13: the distilled student's target
+
+
+@dataclass
+class Part:
+    """Consecutive epochs that ran on one machine with one setting."""
+    epochs: list[int]          # [first, last]
+    machine: str | None        # None: logged before runs recorded their machine
+    distillation: str | None   # none, hard, or soft with its tau (None: not logged; the config has the last)
+    device: str | None
+    bf16: bool | None
+    threads: int
+    hours: float               # wall clock, pauses left out
+    cpu_hours: float
+    cpu_measured: bool         # the process's CPU time; otherwise wall clock x threads
+    images_per_s: float
+
+
+def _cpu_s(h: dict, threads: int) -> float:
+    return h["cpu_s"] if "cpu_s" in h else h["epoch_s"] * threads
+
+
+def parts(history: list[dict], threads: int | None) -> list[Part]:
+    """HISTORY (a run's per-epoch log) grouped into parts; THREADS (the run's setting, None for torch's
+    default) for epochs that did not log theirs."""
+    threads = threads or 1
+    groups: list[list[dict]] = []
+    key = lambda h: (h.get("machine"), h.get("distillation"), h.get("device"), h.get("bf16"),  # noqa: E731
+                     h.get("threads", threads))
+    for h in history:
+        if groups and key(groups[-1][-1]) == key(h):
+            groups[-1].append(h)
+        else:
+            groups.append([h])
+    out = []
+    for g in groups:
+        machine, distillation, device, bf16, n = key(g[0])
+        out.append(Part(epochs=[g[0]["epoch"], g[-1]["epoch"]], machine=machine, distillation=distillation,
+                        device=device, bf16=bf16, threads=n, hours=round(sum(h["epoch_s"] for h in g) / 3600, 3),
+                        cpu_hours=round(sum(_cpu_s(h, n) for h in g) / 3600, 3),
+                        cpu_measured=all("cpu_s" in h for h in g),
+                        images_per_s=round(sum(h["images_per_s"] for h in g) / len(g), 1)))
+    return out
+
+
+@dataclass
+class Trained:
+    """One embedded model's training, from its weights' JSON."""
+    model: str
+    role: str
+    params: int
+    epochs: int
+    top1: float | None         # vitspace.classify.accuracy on the test folder when installed
+    test_images: int | None
+    cpu_hours: float
+    cpu_measured: bool
+    machines: list[str]
+    curve: list[tuple[int, float]]   # (epoch, test top-1) as logged during training
+
+    @classmethod
+    def from_json(cls, meta: dict) -> Trained:
+        threads = (meta.get("train_config") or {}).get("threads")
+        history = meta.get("history") or []
+        ps = parts(history, threads)
+        evaluated = meta.get("evaluate") or {}
+        return cls(model=meta["model"], role=ROLES.get(get_spec(meta["model"]).family, "model"),
+                   params=meta["params"], epochs=len(history), top1=evaluated.get("top1"),
+                   test_images=evaluated.get("n"), cpu_hours=round(sum(p.cpu_hours for p in ps), 2),
+                   cpu_measured=all(p.cpu_measured for p in ps),
+                   machines=list(dict.fromkeys(p.machine or "not logged" for p in ps)),
+                   curve=[(h["epoch"], h["test_acc"]) for h in history if "test_acc" in h])
+
+
+def embedded(weights: str | Path = WEIGHTS_DIR) -> list[Trained]:
+    """The embedded models with a weights JSON in WEIGHTS, teacher first."""
+    found = []
+    for name in list_models():
+        spec = get_spec(name)
+        path = Path(weights) / f"{name}.json"
+        if spec.source == "embedded" and path.is_file():
+            found.append(Trained.from_json(json.loads(path.read_text())))
+    rank = {role: i for i, role in enumerate(ROLES.values())}
+    return sorted(found, key=lambda t: rank.get(t.role, len(rank)))
+
+
+HEADER = "| role | model | parameters | epochs | test top-1 | CPU hours | trained on |"
+
+
+def table(models: list[Trained]) -> str:
+    """Markdown: role, model, parameters, epochs, top-1, CPU hours, machines."""
+    rows = [HEADER, "|---|---|---|---|---|---|---|"]
+    for t in models:
+        top1 = f"{t.top1:.2%} ({t.test_images:,} images)" if t.top1 is not None else "not evaluated"
+        hours = f"{t.cpu_hours:.1f}" if t.cpu_measured else f"{t.cpu_hours:.1f} (wall clock x threads)"
+        rows.append(f"| {t.role} | `{t.model}` | {t.params / 1e6:.2f} M | {t.epochs} | {top1} | {hours} "
+                    f"| {'; '.join(t.machines)} |")
+    return "\n".join(rows) + "\n"
+
+
+def replace_table(text: str, new: str) -> str:
+    """TEXT with its table of embedded models (the lines from HEADER to the first that is not a row) as NEW."""
+    lines = text.splitlines(keepends=True)
+    try:
+        start = next(i for i, line in enumerate(lines) if line.rstrip("\n") == HEADER)
+    except StopIteration:
+        raise ValueError(f"no table starting with {HEADER!r}") from None
+    end = next((i for i in range(start, len(lines)) if not lines[i].startswith("|")), len(lines))
+    return "".join(lines[:start]) + new + "".join(lines[end:])
+
+
+def draw(models: list[Trained], path: str | Path) -> Path:
+    """Both students' test top-1 by epoch, the teacher's accuracy and the goal as lines across."""
+    import matplotlib
+    matplotlib.use("Agg")  # no display: a file only
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    fig, ax = plt.subplots(figsize=(6.4, 3.8), dpi=110)
+    for t in models:
+        if t.role == "teacher" and t.top1 is not None:
+            ax.axhline(t.top1 * 100, color="0.35", ls="--", lw=1, label=f"teacher {t.model}: {t.top1:.1%}")
+        elif t.curve:
+            epochs, accs = zip(*t.curve)
+            ax.plot(epochs, [a * 100 for a in accs], marker="o", ms=3, lw=1.6,
+                    label=f"{t.role} {t.model}: {t.curve[-1][1]:.1%}")
+    ax.axhline(GOAL * 100, color="tab:red", ls=":", lw=1, label=f"goal for the DeiT student: {GOAL:.0%}")
+    ax.set(xlabel="epoch", ylabel="CIFAR-10 test top-1 (%)", title="The embedded students, top-1 by epoch")
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
