@@ -9,7 +9,7 @@ vitspace or Hub overrides, offline). The client is light: asyncio and httpx over
 API, each distinct image uploaded once, then per request POST /gradio_api/call/classify and read the
 event's result stream. After a warm-up (one request per client), it reports requests/s, p50 and p95
 latency, the server's CPU time per request (utime + stime of its process from /proc) and its RSS
-before and after. --bad-every N makes every Nth request a bad upload (tests/hostile.py's files);
+before and after. --bad-every N makes every Nth request a bad upload (tests/support/hostile.py's files);
 their error answers count as answers. A 503 (Gradio's queue is full) counts as "busy". The client shares
 the machine with the server: compare runs made one after the other, and note the load average printed.
 """
@@ -29,8 +29,8 @@ import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
-from hostile import HOSTILE  # noqa: E402
-from launch import fresh_home, remove, running_app  # noqa: E402
+from support.hostile import HOSTILE  # noqa: E402
+from support.launch import fresh_home, remove, running_app  # noqa: E402
 
 EXAMPLES = sorted((ROOT / "examples").glob("*.jpg"))
 PAIR = ("vit-tiny-cifar10", "deit-tiny-cifar10")

@@ -15,7 +15,7 @@ os.environ.pop("VITSPACE_BUILDS", None)
 os.environ["HF_HUB_OFFLINE"] = "1"  # tests never reach the network
 
 import pytest  # noqa: E402
-from launch import fresh_home, remove, running_app  # noqa: E402
+from support.launch import fresh_home, remove, running_app  # noqa: E402
 
 
 @dataclass

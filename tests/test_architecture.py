@@ -4,8 +4,9 @@ import re
 from pathlib import Path
 
 import pytest
+from support import ROOT
 
-PACKAGE = Path(__file__).resolve().parent.parent / "vitspace"
+PACKAGE = ROOT / "vitspace"
 MAX_LINES = 450
 
 

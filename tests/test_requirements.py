@@ -6,8 +6,7 @@ from importlib.metadata import packages_distributions
 from pathlib import Path
 
 import pytest
-
-ROOT = Path(__file__).resolve().parent.parent
+from support import ROOT
 
 
 def _pinned(path: Path) -> set[str]:

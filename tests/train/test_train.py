@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+from support import FIXTURES, ROOT
 
 import vitspace as vs
 from vitspace.classify.accuracy import evaluate
@@ -24,8 +25,7 @@ from vitspace.train.loop import TrainConfig, evaluate_tensors, export, install, 
 from vitspace.train.losses import DistillationLoss
 from vitspace.util.cpuinfo import CpuInfo, machine_class, native_bf16, parse_cpuinfo
 
-ROOT = Path(__file__).resolve().parent.parent
-CIFAR_FIXTURE = Path(__file__).parent / "fixtures" / "cifar10-test"   # 100 test images per class
+CIFAR_FIXTURE = FIXTURES / "cifar10-test"   # 100 test images per class
 EMBEDDED = ["vit-tiny-cifar10", "deit-tiny-cifar10", "resnet9-cifar10"]
 
 
@@ -248,6 +248,7 @@ def test_committed_weights_match_their_reported_accuracy(name):
 PAUSED_RUN = """
 import json, sys, time
 from vitspace.train.loop import PauseClock
+from support import ROOT, FIXTURES
 clock = PauseClock()
 start, wall = clock(), time.perf_counter()
 print("ready", flush=True)
@@ -347,14 +348,14 @@ def _hashes(folder: Path) -> dict[str, str]:
 
 @pytest.mark.slow
 def test_gpu_script_runs_tiny_on_the_cpu_and_leaves_the_weights_alone(tiny_data, tmp_path):
-    before = _hashes(ROOT / "vitspace" / "weights")
+    before = _hashes(ROOT / "vitspace" / "models" / "weights")
     runs, copied = tmp_path / "runs", tmp_path / "copied"
     env = dict(os.environ, TINY="1", PYTHON=sys.executable, OMP_NUM_THREADS="1", COPY_TO=str(copied),
                VITSPACE_CACHE=str(tmp_path / "cache"))
     r = subprocess.run(["bash", "scripts/train_embedded_gpu.sh", str(tiny_data), str(runs)], cwd=ROOT,
                        capture_output=True, text=True, timeout=600, env=env)
     assert r.returncode == 0, r.stderr[-3000:]
-    assert _hashes(ROOT / "vitspace" / "weights") == before
+    assert _hashes(ROOT / "vitspace" / "models" / "weights") == before
     for run, name in [("teacher", "resnet9-cifar10"), ("deit", "deit-tiny-cifar10"), ("vit", "vit-tiny-cifar10")]:
         assert (runs / run / "model.safetensors").exists()
         meta = json.loads((runs / run / "model.json").read_text())

@@ -11,7 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import NamedTuple
 
-ROOT = Path(__file__).resolve().parent.parent
+from . import ROOT
+
 # Gradio serves what lies under the temp dir and the working dir: a HOME there would hide files it refuses to serve
 USER_ROOT = Path("/var/tmp")
 _DROPPED = ("VITSPACE_", "HF_", "XDG_", "GRADIO_", "TORCHINDUCTOR_", "PYTEST_")

@@ -4,6 +4,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from support import EXAMPLES
 
 from vitspace.bench.variants import BENCH_VARIANTS
 from vitspace.data.folders import CIFAR10_CLASSES
@@ -13,7 +14,6 @@ from vitspace.train.record import CURVES, CURVES_FILE
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 pytestmark = pytest.mark.browser
 

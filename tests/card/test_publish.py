@@ -29,6 +29,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pytest
 import yaml
 from huggingface_hub import constants
+from support import ROOT
 
 from vitspace.card import build as card
 from vitspace.card import hub as publish
@@ -37,7 +38,6 @@ from vitspace.card.publish import main as publish_main
 from vitspace.compress.manifest import MANIFEST
 from vitspace.train import record as trainlog
 
-ROOT = Path(__file__).resolve().parent.parent
 MODEL = "deit-tiny-cifar10"
 TOKEN = "hf_vitspaceTestToken0123456789abcdef"
 REPO = "alice/deit-tiny"

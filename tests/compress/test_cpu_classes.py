@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from support import ROOT
 
 from vitspace import export
 from vitspace.bench.run import BenchConfig, Report, Result, bench, format_table
@@ -21,7 +22,6 @@ from vitspace.compress.manifest import FileEntry
 from vitspace.export.pt2 import FAST_FILE
 from vitspace.util.cpuinfo import CpuInfo, cpu_info, precision_plan
 
-ROOT = Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "fixtures" / "cifar10-test"   # 1,000 CIFAR-10 test images
 MODEL = "deit-tiny-cifar10"
 _HAS_VNNI = "avx512_vnni" in cpu_info().flags

@@ -6,12 +6,12 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+from support import ROOT
 
 import vitspace
 from vitspace.explain.__main__ import main
@@ -25,7 +25,6 @@ from vitspace.explain.explanation import (
     rollout,
 )
 
-ROOT = Path(__file__).resolve().parents[1]
 SHIP = ROOT / "examples" / "ship.jpg"
 # (name, pretrained): the two trained students and an architecture-only Hub DeiT
 MODELS = [("vit-tiny-cifar10", True), ("deit-tiny-cifar10", True), ("deit-tiny", False)]

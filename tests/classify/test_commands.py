@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from hostile import HOSTILE, ODD
+from support import ROOT
+from support.hostile import HOSTILE, ODD
 
-ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"
 MODELS = ["vit-tiny-cifar10", "deit-tiny-cifar10"]
 CIFAR10 = {"airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"}

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from support import FIXTURES
 
 import vitspace.compress.build as vc
 from vitspace import export
@@ -24,7 +25,7 @@ from vitspace.export import torchscript as ts
 from vitspace.util import atomic
 
 MODEL = "deit-tiny-cifar10"
-EVAL_DATA = Path(__file__).parent / "fixtures" / "cifar10-test"
+EVAL_DATA = FIXTURES / "cifar10-test"
 LIMIT = 6
 FP32 = ["fp32.pt", "model.pte", "model.onnx"]
 

@@ -1,14 +1,13 @@
 """Token Merging: exact at r=0, r fewer tokens per block, class and distillation tokens never merged, the
 original model untouched, and the trained student's predictions kept for a small r."""
-from pathlib import Path
 
 import pytest
 import torch
+from support import EXAMPLES
 
 import vitspace
 from vitspace.models.tome import apply_tome, name_for, token_schedule
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 # name: (trained weights, input size, protected tokens)
 MODELS = {"vit-tiny-cifar10": (True, 32, 1), "deit-tiny-cifar10": (True, 32, 2), "deit-tiny": (False, 224, 2)}
 # 4 of the student's 64 patch tokens per block: 99.2% top-1 agreement with the unmerged student on 1,000 CIFAR-10

@@ -10,13 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from support import ROOT
 
 from vitspace.classify.batching import Batcher
 from vitspace.classify.classifier import batched_logits, get_classifier, on_inference_thread
 from vitspace.data.images import ImageError, load_image
 from vitspace.explain import explanation as vx
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 import load  # noqa: E402
 
 

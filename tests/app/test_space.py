@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 from gradio_client import Client, handle_file
-from hubcache import build_hub_cache
-from launch import ROOT, fresh_home, remove, running_app, user_env
+from support.hubcache import build_hub_cache
+from support.launch import ROOT, fresh_home, remove, running_app, user_env
 
 from vitspace.models.hf import imagenet_labels
 

@@ -3,8 +3,8 @@ import warnings
 
 import numpy as np
 import pytest
-from hostile import BLUE, GREEN, HOSTILE, ODD, RED, WHITE
 from PIL import Image
+from support.hostile import BLUE, GREEN, HOSTILE, ODD, RED, WHITE
 
 from vitspace import ImageError
 from vitspace.data.images import MAX_PIXELS, MAX_SIDE, load_image

@@ -14,9 +14,11 @@ import torch
 
 from vitspace.models.registry import get_spec
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "hub"
-PROCESSORS = {"vit": FIXTURES / "vit-base" / "preprocessor_config.json",
-              "deit": FIXTURES / "deit-base" / "preprocessor_config.json"}
+from . import FIXTURES
+
+HUB_FIXTURES = FIXTURES / "hub"
+PROCESSORS = {"vit": HUB_FIXTURES / "vit-base" / "preprocessor_config.json",
+              "deit": HUB_FIXTURES / "deit-base" / "preprocessor_config.json"}
 COMMIT = "0" * 39 + "1"
 
 

@@ -1,12 +1,12 @@
 import json
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+from support import FIXTURES
 from torchvision.transforms import v2 as T
 
 import vitspace as vs
@@ -16,7 +16,6 @@ from vitspace.models import loading
 from vitspace.models.__main__ import main as models_main
 from vitspace.util.once import Memo
 
-FIXTURES = Path(__file__).parent / "fixtures"
 REQUIRED = ["vit-base", "deit-base", "deit-small", "deit-tiny", "vit-tiny-cifar10", "deit-tiny-cifar10"]
 
 

@@ -7,11 +7,11 @@ import httpx
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
-from hostile import HOSTILE, ODD
+from support import EXAMPLES, ROOT
+from support.hostile import HOSTILE, ODD
 
 from vitspace.data.folders import CIFAR10_CLASSES
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 PAIR = ("vit-tiny-cifar10", "deit-tiny-cifar10")
 
 
@@ -129,7 +129,7 @@ def test_app_serves_only_what_it_built(app, client, tmp_path):
     token.parent.mkdir(parents=True, exist_ok=True)
     token.write_text("hf_never_served")
     builds = app.home / ".cache" / "vitspace" / "builds"
-    outside = [token, Path(__file__).resolve().parent.parent / "app.py", Path("/etc/passwd"),
+    outside = [token, ROOT / "app.py", Path("/etc/passwd"),
                builds / ".." / ".." / "huggingface" / "token", Path(__file__)]
     for path in outside:
         r = httpx.get(f"{app.url}gradio_api/file={path}", timeout=30)
