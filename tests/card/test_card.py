@@ -1,4 +1,4 @@
-"""vitspace.card.build: model cards rendered from templates/modelcard.md for a compress build.
+"""vitspace.card.build and .context: model cards rendered from templates/modelcard.md for a compress build.
 
 One tiny architecture-only build of deit-tiny-cifar10 (an int8 .ptl, fidelity on 2 images) is shared;
 variants of its manifest (pretrained, other models, failed files) are written beside it.
@@ -14,7 +14,8 @@ from huggingface_hub import ModelCard, ModelCardData, metadata_load
 
 from vitspace.card import build as card
 from vitspace.card.__main__ import main as card_main
-from vitspace.card.metadata import validate_card
+from vitspace.card.context import card_context
+from vitspace.card.hub_rules import validate_card
 from vitspace.compress.manifest import MANIFEST
 from vitspace.errors import CardError, CardMetadataError
 from vitspace.train import record as trainlog
@@ -186,10 +187,10 @@ def test_template_uses_only_variables_the_context_defines(build, manifest, tmp_p
     template = env.from_string(card.TEMPLATE.read_text())
     weights = tmp_path / "deit.json"
     weights.write_text(json.dumps(TRAINING))
-    for ctx in (card.card_context(MODEL, build),
-                card.card_context(MODEL, _pretrained(tmp_path, build, manifest), BENCHMARK, repo_id="a/b",
-                                  weights_json=weights)):
-        data = ctx.card_data()
+    for ctx in (card_context(MODEL, build),
+                card_context(MODEL, _pretrained(tmp_path, build, manifest), BENCHMARK, repo_id="a/b",
+                             weights_json=weights)):
+        data = ctx.hub_metadata()
         template.render(card_data=data.to_yaml(), **{**data.to_dict(), **ctx.template_vars()})  # as from_template
 
 

@@ -31,9 +31,9 @@ import yaml
 from huggingface_hub import constants
 from support import ROOT
 
-from vitspace.card import build as card
 from vitspace.card import hub as publish
-from vitspace.card import metadata as cardmeta
+from vitspace.card import hub_rules
+from vitspace.card.context import CardContext
 from vitspace.card.publish import main as publish_main
 from vitspace.compress.manifest import MANIFEST
 from vitspace.train import record as trainlog
@@ -171,7 +171,7 @@ class FakeHub:
             return 200, {"url": f"{self.url}/{repo_id}"}, None
         if (method, path) == ("POST", "/api/validate-yaml"):
             meta = yaml.safe_load(json.loads(body)["content"].split("---")[1]) or {}
-            if meta.get("license") not in cardmeta.HUB_LICENSES:
+            if meta.get("license") not in hub_rules.HUB_LICENSES:
                 return 400, {"errors": [{"message": f"license {meta.get('license')!r} is invalid"}]}, None
             return 200, {"errors": [], "warnings": []}, None
         m = re.fullmatch(r"/api/models/([^/]+/[^/]+)(?:/(paths-info|preupload|commit|branch)/(.+))?", path)
@@ -447,7 +447,7 @@ def test_no_token_says_how_to_get_one(hub, run, artifacts, monkeypatch, tmp_path
 
 
 def test_metadata_the_hub_would_reject_stops_before_any_upload(hub, run, artifacts, monkeypatch):
-    monkeypatch.setattr(card.CardContext, "tags", lambda self: ["vitspace", ""])
+    monkeypatch.setattr(CardContext, "tags", lambda self: ["vitspace", ""])
     rc, _, err = run(*_args(artifacts))
     assert rc == 1
     assert "card metadata the Hub would reject" in err and "tags" in err

@@ -1,0 +1,7 @@
+"""Hugging Face model cards for compressed builds, and their publishing.
+
+`sources` reads what a card draws on; `sections` turns it into the card's sections; `context` gathers them
+into a `CardContext`; `build` renders the card from `templates/modelcard.md`; `hub_rules` checks its metadata
+against what the Hub accepts; `hub` stages and pushes a build with its card. Commands: `python -m vitspace.card`
+(print or write a card) and `python -m vitspace.card.publish`.
+"""

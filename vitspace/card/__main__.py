@@ -14,7 +14,7 @@ from pathlib import Path
 from ..errors import command
 from ..util import atomic, cli
 from .build import render_card
-from .metadata import validate_card
+from .hub_rules import validate_card
 
 
 @command

@@ -1,18 +1,12 @@
-"""Publish a model's compressed files to the Hugging Face Hub, in one commit.
+"""Publishing a build to the Hugging Face Hub, the library behind `python -m vitspace.card.publish`.
 
-    python -m vitspace.card.publish --model NAME --repo-id USER/NAME [--artifacts DIR] [--private]
-        [--dry-run DIR] [--revision BRANCH] [--create-pr] [--overwrite-card]
-
-Save locally, then push: the tree is staged in a folder first (README.md, the model card; the built
-files; manifest.json; config.json with the labels and preprocessing; .vitspace.json, which records
-the card vitspace last pushed). --dry-run DIR writes that tree, byte for byte what would be pushed,
-and contacts nothing. Without --artifacts (or when DIR has no manifest.json) the files are built
-first. Only files that differ from the Hub are committed, so a second run with nothing changed makes
-no commit. A README.md edited on the Hub since vitspace pushed it is kept unless --overwrite-card.
-
-The token comes from HF_TOKEN or `hf auth login`; it is never printed nor written. Rate limits (429),
-server errors (5xx) and network failures are retried with exponential backoff; whatever fails, the
-staged tree stays on disk. Exit status 0 on success, 1 on failure, 2 on bad arguments.
+Save locally, then push: `build_tree` gathers the repository's files (README.md, the card; the built files
+and their companions; manifest.json; config.json, labels and preprocessing, from `hub_config`; the marker
+.vitspace.json, the git oid of the card vitspace last pushed) and `write_tree` stages them in a folder.
+`publish` then commits, in one commit, only the files that differ from the Hub, keeps a README.md edited on
+the Hub since vitspace pushed it (unless `PublishConfig.overwrite_card`), retries rate limits, server errors
+and network failures with exponential backoff, and turns every failure into a `PublishError` that says
+what to do, without the token.
 """
 import hashlib
 import json
@@ -40,7 +34,7 @@ from ..models.registry import ModelSpec, get_spec
 from ..util.hashing import file_digest
 from ..util.paths import builds_root
 from .build import build_card, card_images
-from .metadata import validate_card
+from .hub_rules import validate_card
 from .sources import preprocessing_steps
 
 __all__ = ["PublishConfig", "PublishResult", "PublishError", "PublishArgumentError", "publish", "ensure_artifacts",
@@ -62,6 +56,7 @@ def _retry_delay_default() -> float:
 
 @dataclass(frozen=True)
 class PublishConfig:
+    """What to publish, where, and how hard to try."""
     model: str                              # registry name
     repo_id: str                            # namespace/name on the Hub
     artifacts: Path | None = None           # a compress build; built when missing or without manifest.json
@@ -78,6 +73,7 @@ class PublishConfig:
 
 @dataclass
 class PublishResult:
+    """What `publish` staged and what it committed."""
     repo_id: str
     staged: Path                            # the tree, on disk
     files: list[str]                        # every path of the tree
@@ -91,6 +87,14 @@ class PublishResult:
 # --- checks ---------------------------------------------------------------------------------------
 
 def check_repo_id(repo_id: str) -> None:
+    """Check a repository id before anything is built.
+
+    Args:
+        repo_id: NAMESPACE/NAME.
+
+    Raises:
+        PublishArgumentError: the id has no namespace, or the Hub would not accept it.
+    """
     if repo_id.count("/") != 1:
         raise PublishArgumentError(f"invalid repo id {repo_id!r}: use NAMESPACE/NAME (your user or organization, "
                                    "then the repository), e.g. alice/deit-tiny-cifar10")
@@ -101,7 +105,14 @@ def check_repo_id(repo_id: str) -> None:
 
 
 def resolve_token() -> str:
-    """HF_TOKEN, else the token saved by `hf auth login`."""
+    """The token to push with: HF_TOKEN, else the token saved by `hf auth login`.
+
+    Returns:
+        The token.
+
+    Raises:
+        PublishError: there is neither; the message says how to get one.
+    """
     token = os.environ.get("HF_TOKEN") or get_token()
     if not token:
         raise PublishError("no Hugging Face token: set HF_TOKEN to a token with write access "
@@ -129,7 +140,15 @@ def _json_bytes(data: dict) -> bytes:
 
 
 def hub_config(spec: ModelSpec, manifest: Manifest) -> dict:
-    """config.json: what a consumer of the files needs besides them: labels, preprocessing, input shape."""
+    """config.json: what a consumer of the files needs besides them.
+
+    Args:
+        spec: the model.
+        manifest: its build's manifest.
+
+    Returns:
+        The model, its labels (id2label), preprocessing (as data and in words), input shape and files.
+    """
     labels = model_labels(spec)
     preprocessing = {"library": "transformers", **spec.processor} if spec.processor \
         else {"library": "timm", **spec.data_cfg}
@@ -142,7 +161,20 @@ def hub_config(spec: ModelSpec, manifest: Manifest) -> dict:
 
 
 def build_tree(spec: ModelSpec, artifacts: Path, card_text: str) -> dict[str, bytes | Path]:
-    """Path in the repository -> its bytes, or the local file holding them."""
+    """The repository's files: the card, the built files with their companions, manifest.json, config.json,
+    the images the card shows and the marker.
+
+    Args:
+        spec: the model.
+        artifacts: its compress build.
+        card_text: the card.
+
+    Returns:
+        Path in the repository -> its bytes, or the local file holding them.
+
+    Raises:
+        PublishError: no file built, or a file is missing or differs from the manifest.
+    """
     manifest = read_manifest(artifacts)
     built = [f for f in manifest.files if f.status == "ok"]
     if not built:
@@ -166,7 +198,19 @@ def _marker(card_oid: str | None) -> bytes:
 
 
 def write_tree(tree: dict[str, bytes | Path], dest: Path, *, protect: Path | None = None) -> Path:
-    """The tree as files in DEST, nothing else there: DEST must be empty, new, or an earlier tree."""
+    """The tree as files in DEST, nothing else there: DEST must be empty, new, or an earlier tree.
+
+    Args:
+        tree: as `build_tree` returns it.
+        dest: the staging folder; an earlier tree there is replaced.
+        protect: a folder DEST must not contain (the build itself).
+
+    Returns:
+        DEST.
+
+    Raises:
+        PublishArgumentError: DEST holds PROTECT, or other files than an earlier tree.
+    """
     dest = Path(dest)
     if protect is not None and Path(protect).resolve().is_relative_to(dest.resolve()):
         raise PublishArgumentError(f"{dest} holds the build itself; stage the tree elsewhere")
@@ -187,7 +231,16 @@ def write_tree(tree: dict[str, bytes | Path], dest: Path, *, protect: Path | Non
 # --- building what is missing ---------------------------------------------------------------------
 
 def ensure_artifacts(model: str, artifacts: Path | None, say: Callable[[str], None]) -> Path:
-    """A build folder with manifest.json: ARTIFACTS as given, or built there, or in the shared build cache."""
+    """A build folder with manifest.json: ARTIFACTS as given, or built there, or in the shared build cache.
+
+    Args:
+        model: registry name.
+        artifacts: a build folder, or None for the shared build cache (the app's).
+        say: progress messages.
+
+    Returns:
+        The build folder.
+    """
     if artifacts is not None and (Path(artifacts) / MANIFEST).is_file():
         return Path(artifacts)
     if artifacts is not None:
@@ -318,7 +371,22 @@ def _explain(e: BaseException, cfg: PublishConfig, api: HfApi) -> str:
 
 def publish(cfg: PublishConfig, *, dry_run: Path | None = None,
             progress: Callable[[str], None] | None = None) -> PublishResult:
-    """Stage MODEL's card and files, then (unless dry_run) push what differs to cfg.repo_id in one commit."""
+    """Stage the model's card and files, then (unless dry_run) push what differs to the Hub in one commit.
+
+    Args:
+        cfg: the model, the repository and how to push.
+        dry_run: stage the tree in this folder and contact nothing.
+        progress: progress messages; None: silent.
+
+    Returns:
+        The staged tree and, after a push, what was committed and where.
+
+    Raises:
+        PublishArgumentError: a bad repository id or staging folder.
+        UnknownModelError: the model is not in the registry.
+        CardError: unusable artifacts or benchmark; CardMetadataError where the Hub would reject the card.
+        PublishError: no token, or the push failed; the staged tree stays on disk.
+    """
     say = progress or (lambda message: None)
     check_repo_id(cfg.repo_id)
     spec = get_spec(cfg.model)
@@ -338,6 +406,3 @@ def publish(cfg: PublishConfig, *, dry_run: Path | None = None,
     except Exception as e:  # whatever went wrong, the user gets a message without the token, and the tree
         message = _explain(e, cfg, api) + f"\nNothing was lost: the tree to push is staged in {staged}"
         raise PublishError(_scrub(message, token)) from None  # the chained error may quote request headers
-
-
-# --- command line ---------------------------------------------------------------------------------

@@ -13,6 +13,17 @@ _RESAMPLE = {0: "nearest", 1: "lanczos", 2: "bilinear", 3: "bicubic", 4: "box", 
 
 
 def load_manifest(artifacts_dir: str | Path) -> Manifest:
+    """The build's manifest.json.
+
+    Args:
+        artifacts_dir: a compress build.
+
+    Returns:
+        The manifest.
+
+    Raises:
+        CardError: there is no manifest.json, or it is not a vitspace manifest.
+    """
     path = Path(artifacts_dir) / MANIFEST
     if not path.is_file():
         raise CardError(f"{path} not found: build the files first (python -m vitspace.compress --out {artifacts_dir})")
@@ -23,7 +34,17 @@ def load_manifest(artifacts_dir: str | Path) -> Manifest:
 
 
 def load_benchmark(benchmark: str | Path | dict | None) -> dict | None:
-    """{"machine": {...}, "results": [{...}]} from a file or a dict; None stays None."""
+    """A benchmark, checked: `{"machine": {...}, "results": [{...}]}`.
+
+    Args:
+        benchmark: a JSON file (vitspace.bench), a dict, or None.
+
+    Returns:
+        The benchmark as a dict; None for None.
+
+    Raises:
+        CardError: the file cannot be read, or it does not have that shape.
+    """
     if benchmark is None or isinstance(benchmark, dict):
         data = benchmark
     else:
@@ -38,7 +59,16 @@ def load_benchmark(benchmark: str | Path | dict | None) -> dict | None:
 
 
 def load_training(spec: ModelSpec, weights_json: str | Path | None = None) -> dict | None:
-    """The weights' JSON sidecar (vitspace.train.loop) of an embedded model, if there is one."""
+    """The training record of an embedded model's weights: their JSON sidecar (vitspace.train.loop).
+
+    Args:
+        spec: the model.
+        weights_json: the record; None: beside the model's weights file.
+
+    Returns:
+        The record (train_config, metrics, params); None for a Hub model, without a record, or when the
+        record is half-written.
+    """
     path = Path(weights_json) if weights_json else spec.weights_file.with_suffix(".json")
     if spec.source != "embedded" or not path.is_file():
         return None
@@ -49,7 +79,14 @@ def load_training(spec: ModelSpec, weights_json: str | Path | None = None) -> di
 
 
 def preprocessing_steps(spec: ModelSpec) -> list[str]:
-    """How pixels are prepared, in words, from the Hub processor or the timm data config."""
+    """How pixels are prepared, in words, from the Hub processor or the timm data config.
+
+    Args:
+        spec: the model.
+
+    Returns:
+        One phrase per step; none for a model with neither.
+    """
     if spec.processor:
         p = spec.processor
         size = p.get("size", {})
@@ -70,6 +107,3 @@ def preprocessing_steps(spec: ModelSpec) -> list[str]:
                                       if mean and std else ""))
     steps.append("float32, channels first: (batch, 3, height, width)")
     return steps
-
-
-# --- the context ----------------------------------------------------------------------------------

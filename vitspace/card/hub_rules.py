@@ -1,4 +1,5 @@
-"""What the Hub accepts in a model card's metadata: checked before any upload."""
+"""The Hub's rules for a model card's metadata (licenses, pipeline tags, the shape of each field), checked
+before any upload. The metadata itself is `CardContext.hub_metadata()`."""
 import re
 
 from huggingface_hub import ModelCard
@@ -33,7 +34,6 @@ visual-document-retrieval any-to-any video-to-video other
 """.split())
 
 
-
 def _metadata_problems(meta: dict) -> list[str]:
     problems = []
     license = meta.get("license")
@@ -62,7 +62,14 @@ def _metadata_problems(meta: dict) -> list[str]:
 
 
 def validate_card(card: ModelCard | str) -> None:
-    """Raise CardMetadataError when the card's metadata would be refused by the Hub, before any upload."""
+    """Check a card's metadata against what the Hub accepts, before any upload.
+
+    Args:
+        card: the card, or its text.
+
+    Raises:
+        CardMetadataError: the front matter does not parse, or the Hub would reject it (every problem listed).
+    """
     text = str(card)
     try:
         reparsed = ModelCard(text)

@@ -1,0 +1,171 @@
+"""What a model card says: `CardContext`, gathered by `card_context` from the build's manifest, an optional
+benchmark and the weights' training record, and shown as the card's Hub metadata and template variables."""
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from huggingface_hub import EvalResult, ModelCardData
+
+from ..errors import CardError
+from ..export import VARIANTS
+from ..models.labels import model_labels
+from ..models.registry import get_spec
+from . import sections
+from ._format import pct
+from .sources import load_benchmark, load_manifest, load_training, preprocessing_steps
+
+__all__ = ["CardContext", "card_context", "LICENSE", "LIBRARY_NAME"]
+
+# vitspace's own license, and that of google/vit-* and facebook/deit-* weights on the Hub
+LICENSE = "apache-2.0"
+# the files are TorchScript, ExecuTorch and ONNX exports, none of which timm or transformers can load,
+# so neither is claimed: that would give the Hub page a "Use this model" snippet that fails
+LIBRARY_NAME = "pytorch"
+
+_FAMILY_NAMES = {"vit": "ViT", "deit": "DeiT", "cnn": "CNN"}
+_CIFAR10 = ("uoft-cs/cifar10", "CIFAR-10")
+_IMAGENET = ("ILSVRC/imagenet-1k", "ImageNet-1k")
+
+
+@dataclass
+class CardContext:
+    """Everything the card shows; built by `card_context`, rendered by `build.build_card`."""
+    model: str
+    family: str                         # vit, deit or cnn
+    source: str                         # hub or embedded
+    description: str
+    pretrained: bool                    # False: architecture only, random weights
+    input_shape: list[int]              # (1, 3, H, W)
+    labels: list[str]
+    datasets: list[str]
+    base_model: str | None = None       # Hub repository of the original weights
+    params: int | None = None
+    engine: str | None = None
+    files: list[dict] = field(default_factory=list)
+    notes: list[dict] = field(default_factory=list)
+    failed: list[dict] = field(default_factory=list)
+    fidelity: dict | None = None
+    eager_accuracy: float | None = None
+    eval_results: list[dict] = field(default_factory=list)   # EvalResult kwargs
+    benchmark: dict | None = None
+    usage: list[dict] = field(default_factory=list)
+    preprocessing: list[str] = field(default_factory=list)
+    training: dict | None = None
+    embedded_training: dict | None = None   # the embedded teacher and students: table, curves figure
+    distillation: dict | None = None
+    limitations: list[str] = field(default_factory=list)
+    repo_id: str | None = None          # where the card will live, for the download snippet
+    license: str = LICENSE
+
+    @property
+    def architecture_only(self) -> bool:
+        return not self.pretrained
+
+    def tags(self) -> list[str]:
+        """The Hub tags: family, data set, formats (each variant's hub_tag), int8, random weights."""
+        tags = ["vitspace", "vision", "image-classification", "vision-transformer" if self.family != "cnn" else "cnn",
+                self.family, "cifar10" if _CIFAR10[0] in self.datasets else "imagenet"]
+        tags += list(dict.fromkeys(VARIANTS[f["file"]].hub_tag for f in self.files if f["file"] in VARIANTS))
+        if any(f["precision"] == "int8" for f in self.files):
+            tags.append("int8")
+        if self.architecture_only:
+            tags.append("random-weights")
+        return tags
+
+    def hub_metadata(self) -> ModelCardData:
+        """The card's YAML front matter, which the Hub indexes.
+
+        Returns:
+            License, library, tags, data sets, pipeline tag, base model and eval results (model-index).
+        """
+        results = [EvalResult(**r) for r in self.eval_results]
+        return ModelCardData(license=self.license, library_name=LIBRARY_NAME, tags=self.tags(),
+                             datasets=self.datasets or None, pipeline_tag="image-classification",
+                             base_model=self.base_model, metrics=["accuracy"] if results else None,
+                             model_name=self.model if results else None, eval_results=results or None)
+
+    def template_vars(self) -> dict:
+        """The variables of `templates/modelcard.md`.
+
+        Returns:
+            Every field, and the phrases the template shows (title, summary, input, weights, labels).
+        """
+        h, w = self.input_shape[-2:]
+        return {**asdict(self),
+                "title": f"{self.model}" + (" (architecture only)" if self.architecture_only else ""),
+                "summary": _summary(self), "architecture_only": self.architecture_only,
+                "input_desc": f"RGB image, {h}x{w}, tensor of shape {tuple(self.input_shape)}",
+                "weights_desc": _weights_desc(self),
+                "params": f"{self.params:,}" if self.params else None,
+                "labels_desc": _labels_desc(self.labels),
+                "eager_accuracy": pct(self.eager_accuracy) if self.eager_accuracy is not None else None,
+                "cite_vit": self.family in ("vit", "deit"), "cite_deit": self.family == "deit"}
+
+
+def _summary(ctx: CardContext) -> str:
+    kinds = ", ".join(dict.fromkeys(f["format"] for f in ctx.files))
+    name = _FAMILY_NAMES.get(ctx.family, ctx.family)
+    built = f"compressed into {len(ctx.files)} deployable file{'s' * (len(ctx.files) != 1)} ({kinds})" \
+        if ctx.files else "with no file that built"
+    return f"`{ctx.model}`, a {name} image classifier, {built}: {ctx.description}."
+
+
+def _weights_desc(ctx: CardContext) -> str:
+    if ctx.architecture_only:
+        return "none: random initialisation (architecture only)"
+    if ctx.source == "hub":
+        return "the base model's, converted unchanged"
+    return "trained by vitspace on CIFAR-10 (see the training recipe)" if ctx.training \
+        else "trained by vitspace on CIFAR-10"
+
+
+def _labels_desc(labels: list[str]) -> str | None:
+    if not labels:
+        return None
+    if len(labels) <= 20:
+        return ", ".join(f"{i} {name}" for i, name in enumerate(labels))
+    return f"{len(labels)} classes (names in `config.json`)"
+
+
+def card_context(model: str, artifacts_dir: str | Path, benchmark: str | Path | dict | None = None, *,
+                 repo_id: str | None = None, weights_json: str | Path | None = None) -> CardContext:
+    """What the card of MODEL's build in ARTIFACTS_DIR says.
+
+    Args:
+        model: registry name.
+        artifacts_dir: a compress build: manifest.json and its files.
+        benchmark: benchmark JSON, as a path or a dict: `{"machine": {...}, "results": [...]}`.
+        repo_id: the Hub repository the card is for (adds a download snippet).
+        weights_json: the weights' training record; None: the sidecar of an embedded model's weights.
+
+    Returns:
+        The context; training, distillation and eval results only for real weights.
+
+    Raises:
+        UnknownModelError: MODEL is not in the registry.
+        CardError: the build or the benchmark is missing, unreadable, or of another model.
+    """
+    spec = get_spec(model)
+    manifest = load_manifest(artifacts_dir)
+    if manifest.model != spec.name:
+        raise CardError(f"{artifacts_dir} holds a build of {manifest.model}, not {spec.name}")
+    pretrained = manifest.pretrained
+    record = load_training(spec, weights_json) if pretrained else None  # random weights had no training
+    dataset = _CIFAR10 if spec.source == "embedded" else _IMAGENET
+    files, notes, failed = sections.file_rows(manifest)
+    bench = load_benchmark(benchmark)
+    bench_model = ((bench or {}).get("config") or {}).get("model")
+    if bench_model and bench_model != spec.name:
+        raise CardError(f"the benchmark measured {bench_model}, not {spec.name}")
+    return CardContext(
+        model=spec.name, family=spec.family, source=spec.source, description=spec.description,
+        pretrained=pretrained, input_shape=list(manifest.input_shape), labels=model_labels(spec),
+        datasets=[dataset[0]], base_model=spec.repo_id if spec.source == "hub" else None,
+        params=(record or {}).get("params"), engine=sections.engine(manifest),
+        files=files, notes=notes, failed=failed, fidelity=sections.fidelity(manifest),
+        eager_accuracy=manifest.eager_accuracy if pretrained else None,
+        eval_results=sections.eval_results(manifest, record, dataset),
+        benchmark=sections.benchmark(bench),
+        usage=sections.usage(files, manifest.input_shape[-1]), preprocessing=preprocessing_steps(spec),
+        training=sections.training(record), embedded_training=sections.embedded_training(spec, pretrained),
+        distillation=sections.distillation(spec, record) if pretrained else None,
+        limitations=sections.limitations(spec, manifest, record), repo_id=repo_id)
