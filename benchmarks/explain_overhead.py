@@ -38,7 +38,7 @@ def measure(model: str = "deit-base", calls: int = 10, threads: int = 2) -> dict
     import torch
 
     import vitspace
-    from vitspace.explain.explanation import attention_maps, explain, forward_with_attention
+    from vitspace.explain import attention_maps, explain, forward_with_attention
     torch.set_num_threads(threads)
     clf = vitspace.get_classifier(model, pretrained=False)
     image = vitspace.load_image(EXAMPLE)

@@ -50,7 +50,7 @@ def test_the_batcher_runs_what_waits_together_as_one_batch_and_a_failure_stays_w
     batcher = Batcher(run, worker.submit, limit=lambda key: 3)
     futures = [batcher.submit("a", i) for i in ("1", "2", "bad", "4")] + [batcher.submit("b", "5")]
     gate.set()
-    assert [f.result(timeout=60).result for f in futures if f is not futures[2]] == ["a:1", "a:2", "a:4", "b:5"]
+    assert [f.result(timeout=60).output for f in futures if f is not futures[2]] == ["a:1", "a:2", "a:4", "b:5"]
     worker.shutdown()
     with pytest.raises(ValueError, match="bad item"):
         futures[2].result()
@@ -66,7 +66,7 @@ def test_images_queued_together_share_a_forward_and_get_their_single_answers(bus
     together = [f.result() for f in futures]
     assert [b.size for b in together] == [5] * 5 and len({b.ms for b in together}) == 1
     for im, b in zip(examples, together):
-        torch.testing.assert_close(b.result, clf.logits([im])[0], atol=1e-4, rtol=0)
+        torch.testing.assert_close(b.output, clf.logits([im])[0], atol=1e-4, rtol=0)
 
 
 def test_explanations_of_a_batch_match_each_image_explained_alone(busy_inference_thread):
@@ -76,12 +76,12 @@ def test_explanations_of_a_batch_match_each_image_explained_alone(busy_inference
     busy_inference_thread.set()
     for (image, method), future in zip(items, futures):
         shared, alone = future.result(), vx.explain(clf, image, method=method, teacher=False)
-        assert shared.size == len(items) and shared.result.method == method
-        np.testing.assert_allclose(shared.result.logits, alone.logits, atol=1e-4, rtol=0)
+        assert shared.size == len(items) and shared.output.method == method
+        np.testing.assert_allclose(shared.output.logits, alone.logits, atol=1e-4, rtol=0)
         for token in alone.maps:
-            np.testing.assert_allclose(shared.result.maps[token], alone.maps[token], atol=1e-4, rtol=0)
-        assert [h.top3[0][0] for h in shared.result.heads] == [h.top3[0][0] for h in alone.heads]
-        assert shared.result.view.tobytes() == alone.view.tobytes()
+            np.testing.assert_allclose(shared.output.maps[token], alone.maps[token], atol=1e-4, rtol=0)
+        assert [h.top3[0][0] for h in shared.output.heads] == [h.top3[0][0] for h in alone.heads]
+        assert shared.output.view.tobytes() == alone.view.tobytes()
 
 
 def _message(path: Path) -> str:

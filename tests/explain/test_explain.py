@@ -1,4 +1,4 @@
-"""Attention maps and DeiT's heads (vitspace.explain.explanation): the maths by hand, the models, and the command.
+"""Attention maps and DeiT's heads (vitspace.explain): the maths by hand, the models, and the command.
 
 The command runs as a user would (subprocesses, offline); its three launches run in parallel.
 """
@@ -14,8 +14,7 @@ from PIL import Image
 from support import ROOT
 
 import vitspace
-from vitspace.explain.__main__ import main
-from vitspace.explain.explanation import (
+from vitspace.explain import (
     ExplainError,
     attention_maps,
     display_image,
@@ -24,6 +23,7 @@ from vitspace.explain.explanation import (
     forward_with_attention,
     rollout,
 )
+from vitspace.explain.__main__ import main
 
 SHIP = ROOT / "examples" / "ship.jpg"
 # (name, pretrained): the two trained students and an architecture-only Hub DeiT
@@ -150,12 +150,13 @@ def test_deit_heads_average_to_the_logits(name, pretrained, ship):
     assert e.agree == (e.heads[0].label == e.heads[1].label)
 
 
-def test_students_show_their_teacher_and_the_trained_deit_heads_agree_on_the_ship(ship):
+def test_the_deit_student_shows_its_teacher_and_its_heads_agree_on_the_ship(ship):
     e = explain("deit-tiny-cifar10", ship)
-    assert e.teacher is not None and e.teacher.name == "resnet9-cifar10"
+    assert e.teacher is not None and e.teacher.name == vitspace.get_spec("deit-tiny-cifar10").teacher
     assert e.answer.label == e.teacher.label == "ship"
     assert e.agree is True
-    assert explain("deit-tiny", ship, pretrained=False).teacher is None
+    assert explain("vit-tiny-cifar10", ship).teacher is None  # trained without one
+    assert explain("deit-tiny", ship, pretrained=False).teacher is None  # its RegNet teacher is not in the registry
 
 
 def test_a_convnet_has_no_attention_to_show(ship):
@@ -224,7 +225,7 @@ def test_command_writes_a_png_and_json_grid(cli, name, pretrained):
     assert len(result["answer"]["top3"]) == 3
     assert len(result["heads"]) == (2 if deit else 0)
     assert result["agree"] in ((True, False) if deit else (None,))
-    assert (result["teacher"] is not None) == pretrained  # the CIFAR-10 students show their teacher
+    assert (result["teacher"] is not None) == (name == "deit-tiny-cifar10")  # the distilled student's teacher
 
 
 def test_students_grid_is_8x8(cli):

@@ -12,7 +12,7 @@ R = TypeVar("R")
 
 @dataclass
 class Batched(Generic[R]):
-    result: R           # this item's own result
+    output: R           # what run returned for this item
     ms: float           # the time of the whole batch it ran in
     size: int           # items in that batch
 
@@ -33,7 +33,7 @@ class Batcher:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def submit(self, key: Hashable, item) -> Future:
-        """A future of the item's Batched result."""
+        """A future of the item's Batched output."""
         future = Future()
         with self._lock:
             waiting = self._waiting.setdefault(key, [])

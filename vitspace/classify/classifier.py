@@ -101,7 +101,7 @@ class Classifier:
     def predict(self, image, top_k: int = 5) -> Prediction:
         """Top-k labels with probabilities for one image (path, bytes, array or PIL image)."""
         b = batched_logits(self, load_image(image)).result()
-        return self.prediction(b.result, top_k, b.ms, b.size)
+        return self.prediction(b.output, top_k, b.ms, b.size)
 
 
 _logit_batches = batcher(lambda clf, images: list(clf._logits(images)))
@@ -163,5 +163,5 @@ def compare_classifiers(image, classifiers: list[Classifier], top_k: int = 5) ->
     """The same image through several classifiers; the image is decoded once, every model queued at once."""
     image = load_image(image)
     futures = [batched_logits(clf, image) for clf in classifiers]
-    return Comparison([clf.prediction(b.result, top_k, b.ms, b.size)
+    return Comparison([clf.prediction(b.output, top_k, b.ms, b.size)
                        for clf, b in zip(classifiers, (f.result() for f in futures))])

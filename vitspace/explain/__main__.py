@@ -16,7 +16,9 @@ import sys
 
 from ..errors import command
 from ..util import cli
-from .explanation import METHODS, _line, explain, figure
+from .attention import METHODS
+from .explanation import explain
+from .figure import answer_line, figure
 
 
 def _dumps(obj) -> str:
@@ -49,7 +51,7 @@ def main(argv=None) -> int:
     if args.json:
         print(_dumps({"image": args.image} | e.to_dict()))
     else:
-        print(f"{args.out}: {e.model}, {_line('answer', e.answer)}")
+        print(f"{args.out}: {e.model}, {answer_line('answer', e.answer)}")
     return 0
 
 

@@ -32,6 +32,7 @@ class ModelSpec:
     data_cfg: dict = field(default_factory=dict)    # embedded models: timm data config
     labels: tuple[str, ...] = ()            # empty: taken from the weights' config
     input_size: int = 224
+    teacher: str | None = None              # registry name of the model it was distilled from, if registered
 
     @property
     def weights_file(self) -> Path:
@@ -89,7 +90,7 @@ register(ModelSpec("vit-tiny-cifar10", "vit", "embedded", nets.vit_student,
                    data_cfg=_CIFAR_CFG, labels=CIFAR10_CLASSES, input_size=32))
 register(ModelSpec("deit-tiny-cifar10", "deit", "embedded", nets.deit_student,
                    "DeiT student (class + distillation token) distilled on CIFAR-10 from resnet9-cifar10",
-                   data_cfg=_CIFAR_CFG, labels=CIFAR10_CLASSES, input_size=32))
+                   data_cfg=_CIFAR_CFG, labels=CIFAR10_CLASSES, input_size=32, teacher="resnet9-cifar10"))
 register(ModelSpec("resnet9-cifar10", "cnn", "embedded", lambda: nets.ResNetCifar(width=48, flip_tta=True),
                    "ResNet-9 style convnet, the distillation teacher, trained on CIFAR-10 (flip TTA at inference)",
                    data_cfg=_CIFAR_CFG, labels=CIFAR10_CLASSES, input_size=32))
