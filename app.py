@@ -1,35 +1,37 @@
-"""vitspace demo: ViT and DeiT side by side. Widgets only; the work is in the vitspace package."""
+"""vitspace demo: ViT and DeiT side by side. Widgets only; the work is in the vitspace package.
+
+One builder per tab creates its widgets and wires each event to a handler named for it (`on_classify`, ...);
+a handler checks its input, makes one library call and returns the library's text for the page.
+"""
 import base64
 import functools
-import importlib.util
 import logging
 import os
-import sys
 import threading
 from pathlib import Path
 
 # Read when torch loads: between forwards, the model's threads sleep instead of spinning on the cores that HTTP,
 # decoding and drawing need. 20 clients on 2 cores: 44 requests/s instead of 36; DeiT-S and larger lose nothing.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-# Gradio tries `import matplotlib` twice per event; where it is not installed, each try searches sys.path again
-# (py-spy: a tenth of the server's samples outside the models). None in sys.modules makes it fail at once.
-if importlib.util.find_spec("matplotlib") is None:
-    sys.modules["matplotlib"] = None
 
-import gradio as gr  # noqa: E402
+import gradio as gr
 import pandas as pd
 from fastapi.responses import JSONResponse
 from huggingface_hub import ModelCard
 
 import vitspace as vs
+from vitspace import explain as vx
+from vitspace.bench import markdown as bench_md
 from vitspace.bench import run as vb
 from vitspace.bench.variants import BENCH_VARIANTS
 from vitspace.card import build as vcard
+from vitspace.classify import report as classify_md
 from vitspace.classify.classifier import MAX_BATCH
 from vitspace.classify.process import limit_malloc_arenas
 from vitspace.compress import build as vc
-from vitspace.explain import explanation as vx
-from vitspace.export import VARIANTS, default_files, files_of, usage_snippet
+from vitspace.compress import report as compress_md
+from vitspace.explain.report import heads_table
+from vitspace.export import VARIANTS, default_files
 from vitspace.util.paths import builds_root
 
 EXAMPLES_DIR = Path(__file__).resolve().with_name("examples")
@@ -53,13 +55,6 @@ BUILDS = builds_root()
 # the only folders Gradio may serve besides its own cache: never HOME, where the Hub token lives
 SERVED = [str(BUILDS), str(EXAMPLES_DIR)]
 log = logging.getLogger("vitspace.app")
-TABLE = {"file": "file", "format": "format", "runtime": "runtime", "status": "status", "size_mb": "MB",
-         "times_smaller": "x smaller", "top1_agreement": "top-1 agreement", "gate": "fidelity gate",
-         "max_abs_logit_diff": "max |dlogit|", "accuracy": "accuracy", "passes": "passes", "notes": "notes"}
-BENCH_TABLE = {"variant": "variant", "runtime": "runtime", "peer": "peer", "batch": "batch", "status": "status",
-               "p50_ms": "p50 ms", "p90_ms": "p90 ms", "mean_ms": "mean ms", "images_per_s": "images/s",
-               "speedup": "x eager fp32", "size_mb": "MB", "agreement": "top-1 agreement",
-               "peak_mem_mb": "peak MB", "profiler_ms": "profiler ms (mobile tutorial's figure)", "note": "note"}
 BENCH_DEFAULT = ["eager-fp32", "eager-bf16", "int8.pt", "model-int8.pte", "model-int8-x86.pt2", "model-int8.onnx",
                  "mobile-tutorial-qnnpack", "openvino-bf16", "openvino-int8"]
 _benches: dict[str, threading.Event] = {}  # session -> cancel flag of its running benchmark
@@ -99,29 +94,6 @@ class Label(gr.Label):
         return Label._schema
 
 
-def _choices() -> list[tuple[str, str]]:
-    def label(name: str) -> str:
-        info = vs.model_info(name)
-        return name if info.available else f"{name} (weights unavailable here)"
-    return [(label(n), n) for n in vs.list_models()]
-
-
-def _confidences(p: vs.Prediction) -> dict[str, float]:
-    return dict(p.topk)
-
-
-def _summary(c: vs.Comparison, fast_notes: list[str] = (), models: list[str] = ()) -> str:
-    rows = "\n".join(f"| {p.model} | {p.label} | {p.topk[0][1]:.1%} | {p.latency_ms:.1f} ms | {p.batch} |"
-                     for p in c.predictions)
-    verdict = "**The models agree.**" if c.agree else "**The models disagree.**"
-    head = "| model | top-1 | probability | latency | images in the batch |\n|---|---|---|---|---|"
-    shared = any(p.batch > 1 for p in c.predictions)
-    note = "\n\nImages sent at the same time share a forward pass; its latency is the whole batch's." if shared else ""
-    fast = "".join(f"\n\n{p.model}: {n}" for p, n in zip(c.predictions, fast_notes) if n)
-    about = "".join(f"\n- **{m}**: {vs.get_spec(m).description}" for m in dict.fromkeys(models))
-    return f"{verdict}\n\n{head}\n{rows}{note}{fast}" + (f"\n\n{about.lstrip()}" if about else "")
-
-
 def handled(what: str):
     """A handler whose failures reach the user as one sentence: the library's own message for its errors;
     for anything else, what failed and what to try, with the traceback in the server log."""
@@ -142,39 +114,13 @@ def handled(what: str):
     return wrap
 
 
-def _heads(explanations: list[vx.Explanation | None]) -> str:
-    """DeiT's class and distillation heads next to their average, and the CIFAR-10 students' teacher."""
-    rows = []
-    for e in filter(None, explanations):
-        answers = [(f"{h.name} head", h) for h in e.heads]
-        answers.append(("answer (mean of the two heads)" if e.heads else "answer", e.answer))
-        if e.teacher:
-            answers.append((f"teacher {e.teacher.name}", e.teacher))
-        rows += [f"| {e.model} | {name} | {', '.join(f'{label} {p:.0%}' for label, p in h.top3)} |"
-                 for name, h in answers]
-        if e.agree is not None:
-            rows.append(f"| {e.model} | do the heads agree? | **{'yes' if e.agree else 'no'}** |")
-    return "| model | head | top-3 |\n|---|---|---|\n" + "\n".join(rows) if rows else ""
+# --- between the widgets and the library -------------------------------------------------------------------------
 
-
-@handled("Classifying")
-def classify(image, model_a: str, model_b: str, random_weights: bool, fast: bool = False, method: str = "rollout"):
-    if image is None:
-        raise gr.Error("Upload an image, take one with the webcam, paste one, or click an example.")
-    models, pretrained = [model_a, model_b], not random_weights
-    if fast or method == "off":  # the compiled int8 program keeps no attention to show; "off" asks for none
-        c, explanations = vs.compare(image, models, top_k=TOP_K, pretrained=pretrained, fast=fast), [None, None]
-    else:
-        c, explanations = vx.compare_explained(image, models, top_k=TOP_K, pretrained=pretrained, method=method)
-    a, b = c.predictions
-    maps = [vx.figure(e) if e else None for e in explanations]
-    notes = [vs.fast_note(m, pretrained) for m in models] if fast else []
-    return (Label(_confidences(a), label=a.model), Label(_confidences(b), label=b.model), _summary(c, notes, models),
-            *maps, _heads(explanations))
-
-
-def _cells(rows: list[dict], columns: dict) -> list[list]:
-    return [[f"{r[k]:.4g}" if isinstance(r[k], float) else r[k] for k in columns] for r in rows]
+def _choices() -> list[tuple[str, str]]:
+    def label(name: str) -> str:
+        info = vs.model_info(name)
+        return name if info.available else f"{name} (weights unavailable here)"
+    return [(label(n), n) for n in vs.list_models()]
 
 
 def _stepper(progress: gr.Progress, total: int):
@@ -183,72 +129,34 @@ def _stepper(progress: gr.Progress, total: int):
     return lambda message: progress(next(steps, total - 1) / total, desc=message)
 
 
-@handled("Building the files")
-def build(model: str, formats: list[str], engine: str, random_weights: bool, progress=gr.Progress()):
-    if not formats:
-        raise gr.Error("Choose at least one format.")
-    config = vc.CompressConfig(model, BUILDS, tuple(formats), engine, pretrained=not random_weights)
-    say = _stepper(progress, 2 * len(formats) + 1)
-    out, manifest = vc.compress_cached(config, BUILDS, progress=say)
-    rows = _cells(manifest.rows(), TABLE)
-    ok = [f for f in manifest.files if f.status == "ok"]
-    downloads = [str(out / name) for f in ok for name in files_of(f.file)]  # with an IR's weights beside it
-    downloads += [str(vc.zip_build(out))] if ok else []
-    size = manifest.input_shape[-1]
-    snippets = "\n\n".join(f"**{f.file}** ({f.runtime})\n```{VARIANTS[f.file].language}\n"
-                            f"{usage_snippet(f.file, input_size=size)}```" for f in ok)
-    about = (f"**{manifest.model}** ({manifest.weights_label}), int8 engine `{manifest.engine}`, fidelity on "
-             f"{manifest.images['count']} images from {manifest.images['source']}; a file passes the gate with at "
-             f"least {manifest.gate['min_agreement']:.0%} top-1 agreement with fp32. Built on "
-             f"{manifest.cpu['class']}: int8 activations {manifest.cpu['precision']['int8_activations']}.")
-    failed = [f"{f.file} {f.status}: {f.reason}" for f in manifest.files if f.status != "ok"]
-    if failed:
-        about += "\n\nNot built: " + "; ".join(failed)
-    return rows, downloads, about, snippets, (model, str(out))
+def _explained(image, models: list[str], pretrained: bool, fast: bool, method: str):
+    """The comparison, and an explanation per model: None each on the fast path or with the maps off."""
+    if fast or method == "off":  # the compiled int8 program keeps no attention to show; "off" asks for none
+        return vs.compare(image, models, top_k=TOP_K, pretrained=pretrained, fast=fast), [None, None]
+    return vx.compare_explained(image, models, top_k=TOP_K, pretrained=pretrained, method=method)
 
 
-@handled("The benchmark")
-def benchmark(model: str, variants: list[str], batches: list[str], threads: int, random_weights: bool,
-              request: gr.Request, progress=gr.Progress()):
-    if not variants or not batches:
-        raise gr.Error("Choose at least one variant and one batch size.")
-    config = vb.BenchConfig(model, tuple(variants), tuple(sorted(int(b) for b in batches)), int(threads),
-                            builds=BUILDS, pretrained=not random_weights)
-    cancel = _benches.setdefault(request.session_hash, threading.Event())
+def _bench_stoppable(config: vb.BenchConfig, session: str, say) -> tuple:
+    """bench_cached, which the Stop button of the same session cancels."""
+    cancel = _benches.setdefault(session, threading.Event())
     cancel.clear()
-    say = _stepper(progress, 4 * len(variants) + 2)
     try:
-        report, cached = vb.bench_cached(config, BUILDS, progress=say, cancel=cancel)
+        return vb.bench_cached(config, BUILDS, progress=say, cancel=cancel)
     except vb.BenchCancelled:
         raise gr.Error("Benchmark stopped: nothing was saved.") from None
     finally:
-        _benches.pop(request.session_hash, None)
-    rows = report.rows()
-    ok = pd.DataFrame([r for r in rows if r["status"] == "ok"] or None, columns=list(BENCH_TABLE))
-    m = report.machine
-    about = (f"**{model}**, {m['cpu']}, {m['cores']} cores, {m['threads']} threads, torch {m['torch']}, int8 engine "
-             f"`{m['quantized_engine']}`; {report.results[0].reps or vb.MIN_REPS} timed calls after "
-             f"{config.warmup} warm-up calls. " + ("Shown again from an earlier run." if cached else
-                                                   f"Measured in {report.seconds:.0f} s.") +
-             " Compare ratios within one run, not times across runs.")
-    out = vb.result_dir(config, BUILDS)
-    batch_one = ok[ok["batch"] == ok["batch"].min()] if len(ok) else ok
-    return (about, _cells(rows, BENCH_TABLE), batch_one, batch_one, ok.dropna(subset=["size_mb", "agreement"]),
-            [str(out / vb.RESULT), str(out / "bench.csv")])
+        _benches.pop(session, None)
 
 
-@handled("Stopping the benchmark")
-def stop_benchmark(request: gr.Request):
-    if request.session_hash in _benches:
-        _benches[request.session_hash].set()
+def _plot_frames(rows: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The plots' data from the measured rows: the smallest batch's, and those with both a size and an agreement."""
+    ok = pd.DataFrame([r for r in rows if r["status"] == "ok"] or None, columns=list(bench_md.COLUMNS))
+    smallest = ok[ok["batch"] == ok["batch"].min()] if len(ok) else ok
+    return smallest, ok.dropna(subset=["size_mb", "agreement"])
 
 
-@handled("Rendering the card")
-def card(last_build):
-    if not last_build:
-        raise gr.Error("Build files in the Compress tab first: the card describes them.")
-    model, build = last_build
-    text, path = vcard.card_preview(model, build, benchmark=vb.latest_report(BUILDS, model))
+def _card_page(text: str, path: Path) -> tuple[str, str, list[str]]:
+    """(front matter, body, files to download) of a rendered card, its images linked through the app's file route."""
     parsed = ModelCard(text)
     body, files = parsed.text, [str(path)]
     for name in vcard.card_images(text):  # beside the README in the build folder, which the app serves
@@ -257,113 +165,188 @@ def card(last_build):
     return parsed.data.to_yaml(), body, files
 
 
-def refresh(image, *args):
+# --- handlers, one per event -------------------------------------------------------------------------------------
+
+@handled("Classifying")
+def on_classify(image, model_a: str, model_b: str, random_weights: bool, fast: bool = False,
+                method: str = "rollout"):
+    if image is None:
+        raise gr.Error("Upload an image, take one with the webcam, paste one, or click an example.")
+    models, pretrained = [model_a, model_b], not random_weights
+    c, explanations = _explained(image, models, pretrained, fast, method)
+    notes = [vs.fast_note(m, pretrained) for m in models] if fast else []
+    a, b = c.predictions
+    return (Label(classify_md.confidences(a), label=a.model), Label(classify_md.confidences(b), label=b.model),
+            classify_md.summary(c, notes, models), *(vx.figure(e) if e else None for e in explanations),
+            heads_table(explanations))
+
+
+def on_change(image, *args):
     """Re-run on a new image or model; an emptied image clears the answers, a bad one says why in their place."""
     if image is None:
         return None, None, "", None, None, ""
     try:
-        return classify(image, *args)
+        return on_classify(image, *args)
     except gr.Error as e:
         return None, None, f"**Could not classify this image.** {e.message}", None, None, ""
 
 
+@handled("Building the files")
+def on_build(model: str, formats: list[str], engine: str, random_weights: bool, progress=gr.Progress()):
+    if not formats:
+        raise gr.Error("Choose at least one format.")
+    config = vc.CompressConfig(model, BUILDS, tuple(formats), engine, pretrained=not random_weights)
+    out, manifest = vc.compress_cached(config, BUILDS, progress=_stepper(progress, 2 * len(formats) + 1))
+    files = [str(p) for p in compress_md.downloads(manifest, out)]
+    files += [str(vc.zip_build(out))] if files else []
+    return (compress_md.file_cells(manifest), files, compress_md.summary(manifest), compress_md.usage(manifest),
+            (model, str(out)))
+
+
+@handled("The benchmark")
+def on_benchmark(model: str, variants: list[str], batches: list[str], threads: int, random_weights: bool,
+                 request: gr.Request, progress=gr.Progress()):
+    if not variants or not batches:
+        raise gr.Error("Choose at least one variant and one batch size.")
+    config = vb.BenchConfig(model, tuple(variants), tuple(sorted(int(b) for b in batches)), int(threads),
+                            builds=BUILDS, pretrained=not random_weights)
+    report, cached = _bench_stoppable(config, request.session_hash, _stepper(progress, 4 * len(variants) + 2))
+    if not cached:  # Classify's fast path runs the fastest passing file on this CPU class from now on
+        vb.record_fastest_file(report, BUILDS)
+    smallest, tradeoff = _plot_frames(report.rows())
+    out = vb.result_dir(config, BUILDS)
+    return (bench_md.summary(report, cached), bench_md.result_cells(report), smallest, smallest, tradeoff,
+            [str(out / vb.RESULT), str(out / "bench.csv")])
+
+
+@handled("Stopping the benchmark")
+def on_stop_benchmark(request: gr.Request):
+    if request.session_hash in _benches:
+        _benches[request.session_hash].set()
+
+
+@handled("Rendering the card")
+def on_card(last_build):
+    if not last_build:
+        raise gr.Error("Build files in the Compress tab first: the card describes them.")
+    model, build = last_build
+    return _card_page(*vcard.card_preview(model, build, benchmark=vb.latest_report(BUILDS, model)))
+
+
+# --- tabs ------------------------------------------------------------------------------------------------------
+
+def classify_tab(choices: list[tuple[str, str]], pair: tuple[str, str]) -> None:
+    with gr.Tab("Classify"):
+        with gr.Row():
+            with gr.Column():
+                image = RawImage(sources=["upload", "webcam", "clipboard"], type="filepath", label="Image",
+                                 height=300, elem_id="input-image")
+                with gr.Row():
+                    model_a = gr.Dropdown(choices, value=pair[0], label="Model A (ViT)")
+                    model_b = gr.Dropdown(choices, value=pair[1], label="Model B (DeiT)")
+                with gr.Row():
+                    random_weights = gr.Checkbox(
+                        False, label="Architecture only (random weights: for speed, not answers)")
+                    fast = gr.Checkbox(False, label="Fast CPU path (int8 for x86, compiled; the first use "
+                                                    "builds it: seconds here, minutes for base models)")
+                run = gr.Button("Classify", variant="primary")
+                gr.Examples(EXAMPLES, inputs=image, label="Examples (CIFAR-10 test images)", elem_id="examples")
+            with gr.Column():
+                with gr.Row():
+                    label_a = Label(num_top_classes=TOP_K, label="Model A", elem_id="label-a")
+                    label_b = Label(num_top_classes=TOP_K, label="Model B", elem_id="label-b")
+                summary = gr.Markdown(elem_id="summary")
+        with gr.Row():
+            method = gr.Radio([("attention rollout", "rollout"), ("last layer", "last"),
+                               ("off (faster answers, no maps or heads)", "off")], value="rollout",
+                              label="Attention map (class token; DeiT's distillation token beside it)")
+        with gr.Row():
+            # JPEG: a tenth of PNG's encoding time for these figures, their text still crisp
+            map_a = gr.Image(label="Model A: where it looks", elem_id="map-a", interactive=False, format="jpeg",
+                             show_label=False)
+            map_b = gr.Image(label="Model B: where it looks", elem_id="map-b", interactive=False, format="jpeg",
+                             show_label=False)
+        heads = gr.Markdown(elem_id="heads")
+    inputs = [image, model_a, model_b, random_weights, fast, method]
+    outputs = [label_a, label_b, summary, map_a, map_b, heads]
+    batched = dict(concurrency_limit=CLASSIFY_CONCURRENCY, concurrency_id="classify")
+    run.click(on_classify, inputs, outputs, api_name="classify", **batched)
+    for trigger in (image.change, model_a.change, model_b.change, random_weights.change, fast.change, method.change):
+        trigger(on_change, inputs, outputs, api_name=False, **batched)
+
+
+def compress_tab(choices: list[tuple[str, str]], model: str) -> gr.State:
+    """The Compress tab; returns the state that holds its last build (model, folder), which the card describes."""
+    with gr.Tab("Compress"):
+        gr.Markdown("Build deployable files, check each in its own runtime against the fp32 model, download them.")
+        with gr.Row():
+            c_model = gr.Dropdown(choices, value=model, label="Model")
+            engine = gr.Dropdown(["auto", "x86", "onednn", "fbgemm", "qnnpack"], value="auto",
+                                 label="int8 engine (auto: x86 on x86-64, qnnpack on ARM)")
+            random_weights = gr.Checkbox(False, label="Architecture only (random weights)")
+        formats = gr.CheckboxGroup(list(VARIANTS), value=list(default_files()), label="Files")
+        run = gr.Button("Build", variant="primary")
+        about = gr.Markdown(elem_id="compress-about")
+        table = gr.Dataframe(headers=list(compress_md.COLUMNS.values()), elem_id="compress-table", wrap=True,
+                             label="Files: size, times smaller than fp32.pt, fidelity")
+        files = gr.File(label="Downloads (each file, and all as a zip)", file_count="multiple",
+                        elem_id="compress-files")
+        with gr.Accordion("Usage", open=False):
+            snippets = gr.Markdown()
+        last_build = gr.State(None)
+    run.click(on_build, [c_model, formats, engine, random_weights], [table, files, about, snippets, last_build],
+              api_name="compress", concurrency_limit=1)
+    return last_build
+
+
+def benchmark_tab(choices: list[tuple[str, str]], model: str) -> None:
+    with gr.Tab("Benchmark"):
+        gr.Markdown("Latency and throughput of every variant in its own runtime, beside the tools a user would "
+                    "pick instead (peers). Warm-up calls are not timed; each figure is over 20 timed calls.")
+        with gr.Row():
+            b_model = gr.Dropdown(choices, value=model, label="Model")
+            threads = gr.Slider(1, os.cpu_count() or 1, value=os.cpu_count() or 1, step=1, label="Threads")
+            random_weights = gr.Checkbox(False, label="Architecture only (random weights)")
+        variants = gr.CheckboxGroup(list(BENCH_VARIANTS), value=BENCH_DEFAULT, label="Variants")
+        batches = gr.CheckboxGroup(["1", "8", "32"], value=["1"], label="Batch sizes")
+        with gr.Row():
+            run = gr.Button("Run benchmark", variant="primary")
+            stop = gr.Button("Stop", variant="stop")
+        about = gr.Markdown(elem_id="bench-about")
+        table = gr.Dataframe(headers=list(bench_md.COLUMNS.values()), elem_id="bench-table", wrap=True,
+                             label="Results")
+        with gr.Row():
+            latency = gr.BarPlot(x="variant", y="p50_ms", color="peer", title="p50 latency, smallest batch (ms)",
+                                 sort="y", x_label_angle=-40, elem_id="bench-latency")
+            speedup = gr.BarPlot(x="variant", y="speedup", color="peer", title="Speed-up over eager fp32",
+                                 sort="-y", x_label_angle=-40)
+            tradeoff = gr.ScatterPlot(x="size_mb", y="agreement", color="variant",
+                                      title="File size (MB) against top-1 agreement with fp32")
+        files = gr.File(label="Results (JSON, CSV)", file_count="multiple", elem_id="bench-files")
+    run.click(on_benchmark, [b_model, variants, batches, threads, random_weights],
+              [about, table, latency, speedup, tradeoff, files], api_name="bench", concurrency_limit=1)
+    stop.click(on_stop_benchmark, None, None, api_name=False, queue=False)
+
+
+def card_tab(last_build: gr.State) -> None:
+    with gr.Tab("Model card"):
+        gr.Markdown("The Hugging Face model card of the last build in the Compress tab: metadata, files, "
+                    "fidelity, usage, training recipe and citations. `python -m vitspace.card.publish` pushes it.")
+        run = gr.Button("Render the card of the last build", variant="primary")
+        meta = gr.Code(language="yaml", label="Metadata (front matter)")
+        body = gr.Markdown(elem_id="card-preview")
+        files = gr.File(label="README.md, with the images it shows", file_count="multiple", elem_id="card-file")
+    run.click(on_card, last_build, [meta, body, files], api_name="card")
+
+
 def build_demo() -> gr.Blocks:
-    default_a, default_b = vs.default_pair()
-    choices = _choices()
+    pair, choices = vs.default_pair(), _choices()
     with gr.Blocks(title="vitspace: ViT vs DeiT") as demo:
         gr.Markdown("# vitspace\nVision Transformers (ViT) and data-efficient, distilled ones (DeiT), side by side.")
-        with gr.Tab("Classify"):
-            with gr.Row():
-                with gr.Column():
-                    image = RawImage(sources=["upload", "webcam", "clipboard"], type="filepath", label="Image",
-                                     height=300, elem_id="input-image")
-                    with gr.Row():
-                        model_a = gr.Dropdown(choices, value=default_a, label="Model A (ViT)")
-                        model_b = gr.Dropdown(choices, value=default_b, label="Model B (DeiT)")
-                    with gr.Row():
-                        random_weights = gr.Checkbox(
-                            False, label="Architecture only (random weights: for speed, not answers)")
-                        fast = gr.Checkbox(False, label="Fast CPU path (int8 for x86, compiled; the first use "
-                                                        "builds it: seconds here, minutes for base models)")
-                    run = gr.Button("Classify", variant="primary")
-                    gr.Examples(EXAMPLES, inputs=image, label="Examples (CIFAR-10 test images)", elem_id="examples")
-                with gr.Column():
-                    with gr.Row():
-                        label_a = Label(num_top_classes=TOP_K, label="Model A", elem_id="label-a")
-                        label_b = Label(num_top_classes=TOP_K, label="Model B", elem_id="label-b")
-                    summary = gr.Markdown(elem_id="summary")
-            with gr.Row():
-                method = gr.Radio([("attention rollout", "rollout"), ("last layer", "last"),
-                                   ("off (faster answers, no maps or heads)", "off")], value="rollout",
-                                  label="Attention map (class token; DeiT's distillation token beside it)")
-            with gr.Row():
-                # JPEG: a tenth of PNG's encoding time for these figures, their text still crisp
-                map_a = gr.Image(label="Model A: where it looks", elem_id="map-a", interactive=False, format="jpeg",
-                                 show_label=False)
-                map_b = gr.Image(label="Model B: where it looks", elem_id="map-b", interactive=False, format="jpeg",
-                                 show_label=False)
-            heads = gr.Markdown(elem_id="heads")
-            inputs = [image, model_a, model_b, random_weights, fast, method]
-            outputs = [label_a, label_b, summary, map_a, map_b, heads]
-            batched = dict(concurrency_limit=CLASSIFY_CONCURRENCY, concurrency_id="classify")
-            run.click(classify, inputs, outputs, api_name="classify", **batched)
-            for trigger in (image.change, model_a.change, model_b.change, random_weights.change, fast.change,
-                            method.change):
-                trigger(refresh, inputs, outputs, api_name=False, **batched)
-        with gr.Tab("Compress"):
-            gr.Markdown("Build deployable files, check each in its own runtime against the fp32 model, download them.")
-            with gr.Row():
-                c_model = gr.Dropdown(choices, value=default_b, label="Model")
-                c_engine = gr.Dropdown(["auto", "x86", "onednn", "fbgemm", "qnnpack"], value="auto",
-                                       label="int8 engine (auto: x86 on x86-64, qnnpack on ARM)")
-                c_random = gr.Checkbox(False, label="Architecture only (random weights)")
-            c_formats = gr.CheckboxGroup(list(VARIANTS), value=list(default_files()), label="Files")
-            c_run = gr.Button("Build", variant="primary")
-            c_about = gr.Markdown(elem_id="compress-about")
-            c_table = gr.Dataframe(headers=list(TABLE.values()), elem_id="compress-table", wrap=True,
-                                   label="Files: size, times smaller than fp32.pt, fidelity")
-            c_files = gr.File(label="Downloads (each file, and all as a zip)", file_count="multiple",
-                              elem_id="compress-files")
-            with gr.Accordion("Usage", open=False):
-                c_snippets = gr.Markdown()
-            last_build = gr.State(None)
-            c_run.click(build, [c_model, c_formats, c_engine, c_random],
-                        [c_table, c_files, c_about, c_snippets, last_build], api_name="compress", concurrency_limit=1)
-        with gr.Tab("Benchmark"):
-            gr.Markdown("Latency and throughput of every variant in its own runtime, beside the tools a user would "
-                        "pick instead (peers). Warm-up calls are not timed; each figure is over 20 timed calls.")
-            with gr.Row():
-                b_model = gr.Dropdown(choices, value=default_b, label="Model")
-                b_threads = gr.Slider(1, os.cpu_count() or 1, value=os.cpu_count() or 1, step=1, label="Threads")
-                b_random = gr.Checkbox(False, label="Architecture only (random weights)")
-            b_variants = gr.CheckboxGroup(list(BENCH_VARIANTS), value=BENCH_DEFAULT, label="Variants")
-            b_batches = gr.CheckboxGroup(["1", "8", "32"], value=["1"], label="Batch sizes")
-            with gr.Row():
-                b_run = gr.Button("Run benchmark", variant="primary")
-                b_stop = gr.Button("Stop", variant="stop")
-            b_about = gr.Markdown(elem_id="bench-about")
-            b_table = gr.Dataframe(headers=list(BENCH_TABLE.values()), elem_id="bench-table", wrap=True,
-                                   label="Results")
-            with gr.Row():
-                b_latency = gr.BarPlot(x="variant", y="p50_ms", color="peer", title="p50 latency, smallest batch (ms)",
-                                       sort="y", x_label_angle=-40, elem_id="bench-latency")
-                b_speedup = gr.BarPlot(x="variant", y="speedup", color="peer", title="Speed-up over eager fp32",
-                                       sort="-y", x_label_angle=-40)
-                b_tradeoff = gr.ScatterPlot(x="size_mb", y="agreement", color="variant",
-                                            title="File size (MB) against top-1 agreement with fp32")
-            b_files = gr.File(label="Results (JSON, CSV)", file_count="multiple", elem_id="bench-files")
-            b_run.click(benchmark, [b_model, b_variants, b_batches, b_threads, b_random],
-                        [b_about, b_table, b_latency, b_speedup, b_tradeoff, b_files], api_name="bench",
-                        concurrency_limit=1)
-            b_stop.click(stop_benchmark, None, None, api_name=False, queue=False)
-        with gr.Tab("Model card"):
-            gr.Markdown("The Hugging Face model card of the last build in the Compress tab: metadata, files, "
-                        "fidelity, usage, training recipe and citations. `python -m vitspace.card.publish` pushes it.")
-            m_run = gr.Button("Render the card of the last build", variant="primary")
-            m_meta = gr.Code(language="yaml", label="Metadata (front matter)")
-            m_body = gr.Markdown(elem_id="card-preview")
-            m_file = gr.File(label="README.md, with the images it shows", file_count="multiple", elem_id="card-file")
-            m_run.click(card, last_build, [m_meta, m_body, m_file], api_name="card")
+        classify_tab(choices, pair)
+        last_build = compress_tab(choices, pair[1])
+        benchmark_tab(choices, pair[1])
+        card_tab(last_build)
     return demo
 
 

@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import vitspace  # noqa: E402
+from vitspace.compress.build import GATE_AGREEMENT  # noqa: E402
 from vitspace.compress.fidelity import folder_images  # noqa: E402
 from vitspace.export import VARIANTS  # noqa: E402
 from vitspace.export.pt2 import FAST_FILE, save_int8_x86  # noqa: E402
@@ -247,7 +248,8 @@ def main(argv=None) -> int:
     p.add_argument("--limit", type=int, default=2000, metavar="N", help="of its images, class-balanced (default 2000)")
     p.add_argument("--calls", type=int, default=20, metavar="N", help="timed calls per variant (default 20)")
     p.add_argument("--threads", type=int, default=2, metavar="N", help="torch threads (default 2)")
-    p.add_argument("--min-agreement", type=float, default=0.99, metavar="F", help="for the best point (default 0.99)")
+    p.add_argument("--min-agreement", type=float, default=GATE_AGREEMENT, metavar="F",
+                   help=f"for the best point (default {GATE_AGREEMENT}, the fidelity gate's)")
     p.add_argument("--no-int8", action="store_true", help="fp32 only: skip the int8 x86 builds (minutes each)")
     p.add_argument("--json", type=Path, default=Path("tome_curve.json"), metavar="FILE",
                    help="results file (default tome_curve.json)")

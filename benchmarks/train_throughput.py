@@ -1,4 +1,4 @@
-"""Training images/s: vitspace.train.loop's loop against a plain PyTorch loop over the same model and data.
+"""Training images/s: vitspace.train's loop against a plain PyTorch loop over the same model and data.
 
     python benchmarks/train_throughput.py --data DIR [--model vit-tiny-cifar10] [--images 4096]
 
@@ -17,8 +17,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from vitspace.data.folders import CIFAR10_MEAN, CIFAR10_STD  # noqa: E402
-from vitspace.models.registry import create_model  # noqa: E402
-from vitspace.train.loop import TrainConfig, train  # noqa: E402
+from vitspace.models.factory import create_model  # noqa: E402
+from vitspace.train.config import TrainConfig  # noqa: E402
+from vitspace.train.loop import train  # noqa: E402
 
 
 def plain_loop(model_name: str, data: str, images: int, batch_size: int, workers: int) -> float:

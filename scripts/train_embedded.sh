@@ -22,7 +22,7 @@ deit=(python -m vitspace.train --model deit-tiny-cifar10 $data --out "$runs/deit
       --teacher "$runs/teacher/model.safetensors")
 distil() {  # as the embedded DeiT ran: hard distillation for 6 epochs, then soft at tau 3 (what the
             # short runs of benchmarks/stem_distill.sh measured best); a finished part resumes to nothing
-    "${deit[@]}" --distillation hard --stop-at 6
+    "${deit[@]}" --distillation hard --stop-at-epoch 6
     "${deit[@]}" --distillation soft --tau 3
 }
 if [ "${PARALLEL:-0}" = 1 ]; then

@@ -7,7 +7,7 @@
 #
 # The data sit on the GPU as uint8 and are augmented there; bf16 autocast, large batches and
 # torch.compile for the students. Every step resumes from its checkpoint, saved as CPU tensors, so a
-# CPU machine can resume or install a run begun on the GPU. Then `vitspace.train.record` draws the curves
+# CPU machine can resume or install a run begun on the GPU. Then `vitspace.train.report` draws the curves
 # (docs/training-curves.png) and rewrites the README's table. COPY_TO=DIR copies the installed weights,
 # JSONs and curves (7 files, 19 MB) there too: a GPU machine's folder of results, say.
 # STUDENT_EPOCHS (default 150), PARALLEL=0 trains the students one after the other, PYTHON (python3).
@@ -47,9 +47,9 @@ if [ "${TINY:-0}" = 1 ]; then
     report=(--weights "$dest" --png "$dest/training-curves.png")
 fi
 
-"$py" -m vitspace.distill --model resnet9-cifar10 "${data[@]}" --out "$runs/teacher" "${teacher[@]}" --resume
-vit=("$py" -m vitspace.distill --model vit-tiny-cifar10 "${data[@]}" --out "$runs/vit" "${student[@]}" --resume)
-deit=("$py" -m vitspace.distill --model deit-tiny-cifar10 "${data[@]}" --out "$runs/deit" "${student[@]}" --resume
+"$py" -m vitspace.train --model resnet9-cifar10 "${data[@]}" --out "$runs/teacher" "${teacher[@]}" --resume
+vit=("$py" -m vitspace.train --model vit-tiny-cifar10 "${data[@]}" --out "$runs/vit" "${student[@]}" --resume)
+deit=("$py" -m vitspace.train --model deit-tiny-cifar10 "${data[@]}" --out "$runs/deit" "${student[@]}" --resume
       --teacher "$runs/teacher/model.safetensors" --distillation soft --tau 3)  # benchmarks/stem_distill.sh
 if [ "${PARALLEL:-1}" = 1 ]; then
     "${vit[@]}" & vit_pid=$!
@@ -60,9 +60,9 @@ else
     "${deit[@]}"; "${vit[@]}"
 fi
 for run in teacher deit vit; do
-    "$py" -m vitspace.distill --out "$runs/$run" "${data[@]}" --install "${install[@]}"
+    "$py" -m vitspace.train --out "$runs/$run" "${data[@]}" --install "${install[@]}"
 done
-"$py" -m vitspace.trainlog "${report[@]}"
+"$py" -m vitspace.train.report "${report[@]}"
 if [ -n "${COPY_TO:-}" ]; then
     mkdir -p "$COPY_TO"
     for model in resnet9-cifar10 deit-tiny-cifar10 vit-tiny-cifar10; do

@@ -55,3 +55,13 @@ def tiny_build(tmp_path_factory):
     finally:
         torch.set_num_threads(threads)
     return out
+
+
+_LAUNCHES_THE_APP = {"app", "app_url"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """The fast tier (`-m "not slow"`) launches no app: a test that uses the running app is slow by definition."""
+    for item in items:
+        if _LAUNCHES_THE_APP & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

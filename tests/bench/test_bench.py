@@ -1,4 +1,5 @@
-"""vitspace.bench.run: the harness (warm-up, repetitions, schema, skips, cancellation), never speeds."""
+"""vitspace.bench: the harness (warm-up, repetitions, schema, skips, cancellation, what a run writes where),
+never speeds."""
 import csv
 import json
 import subprocess
@@ -9,8 +10,12 @@ import time
 import pytest
 import torch
 
+from vitspace.bench import report as vr
 from vitspace.bench import run as vb
-from vitspace.bench.variants import BenchVariant
+from vitspace.bench import timing
+from vitspace.bench.__main__ import main as bench_main
+from vitspace.bench.variants import BENCH_VARIANTS, BenchVariant
+from vitspace.compress import fastpath
 from vitspace.compress.manifest import read_manifest
 from vitspace.util.cpuinfo import native_bf16
 
@@ -37,7 +42,7 @@ def counting(monkeypatch):
             return ctx.model(x)
         return run
     variant = BenchVariant("counting", "test", False, prepare, torch_ops=False)
-    monkeypatch.setitem(vb.BENCH_VARIANTS, "counting", variant)
+    monkeypatch.setitem(BENCH_VARIANTS, "counting", variant)
     return state
 
 
@@ -47,7 +52,7 @@ def test_time_calls_excludes_warmup_and_counts_repetitions():
     def run(x):
         calls.append(x)
         time.sleep(0.05 if len(calls) <= 3 else 0)
-    times = vb.time_calls(run, torch.zeros(1), warmup=3, reps=20)
+    times = timing.time_calls(run, torch.zeros(1), warmup=3, reps=20)
     assert len(times) == 20 and len(calls) == 23
     assert max(times) < 40, "a warm-up call was timed"
 
@@ -74,15 +79,15 @@ def test_too_few_repetitions_and_unknown_variants_are_refused():
 
 def test_json_and_csv_follow_the_schema(tmp_path, counting):
     report = vb.bench(config(variants=("eager-fp32", "counting", "mobile-tutorial-qnnpack"), batches=(1, 2)))
-    vb.write_json(report, tmp_path / "b.json")
-    vb.write_csv(report, tmp_path / "b.csv")
+    vr.write_json(report, tmp_path / "b.json")
+    vr.write_csv(report, tmp_path / "b.csv")
     data = json.loads((tmp_path / "b.json").read_text())
     assert {"cpu", "cores", "threads", "torch", "quantized_engine"} <= set(data["machine"])
     assert len(data["results"]) == 6
     types = {"variant": str, "runtime": str, "peer": bool, "batch": int, "p50_ms": float, "p90_ms": float,
              "mean_ms": float, "images_per_s": float}
     for row in data["results"]:
-        assert set(vb.SCHEMA) <= set(row)
+        assert set(vr.SCHEMA) <= set(row)
         for key, kind in types.items():
             assert isinstance(row[key], kind), (key, row[key])
         assert row["size_bytes"] is None or isinstance(row["size_bytes"], int)
@@ -90,7 +95,7 @@ def test_json_and_csv_follow_the_schema(tmp_path, counting):
     assert [r["peer"] for r in data["results"]] == [False, False, False, False, True, True]
     with open(tmp_path / "b.csv") as f:
         rows = list(csv.DictReader(f))
-    assert list(rows[0])[:len(vb.SCHEMA)] == list(vb.SCHEMA) and len(rows) == 6
+    assert list(rows[0])[:len(vr.SCHEMA)] == list(vr.SCHEMA) and len(rows) == 6
     assert [r["variant"] for r in rows] == [r["variant"] for r in data["results"]]
 
 
@@ -121,7 +126,7 @@ def test_a_cancelled_run_writes_nothing_and_a_finished_one_is_reused(tmp_path, c
         if message.startswith("[2/2]"):
             cancel.set()
     cfg = config(variants=("counting", "eager-fp32"))
-    with pytest.raises(vb.BenchCancelled):
+    with pytest.raises(timing.BenchCancelled):
         vb.bench_cached(cfg, tmp_path, progress, cancel)
     assert not list(tmp_path.rglob("*.json")), "a cancelled run left results behind"
     report, cached = vb.bench_cached(cfg, tmp_path)
@@ -162,4 +167,17 @@ def test_saved_runs_with_the_old_tutorial_name_still_load(tmp_path):
     report = vb.bench(config(variants=("mobile-tutorial-qnnpack",)))
     data = report.to_dict()
     data["results"][0]["variant"] = "seed-qnnpack-int8"  # as saved before the rename
-    assert vb.Report.from_dict(data).results[0].variant == "mobile-tutorial-qnnpack"
+    assert vr.Report.from_dict(data).results[0].variant == "mobile-tutorial-qnnpack"
+
+
+def test_bench_writes_nothing_under_the_default_root_and_the_command_records_under_builds(monkeypatch, tmp_path):
+    default, custom = tmp_path / "default", tmp_path / "custom"
+    monkeypatch.setenv("VITSPACE_BUILDS", str(default))
+    report = vb.bench(config(variants=("fp32.pt",), builds=custom))  # fp32 TorchScript: agrees, and is a file
+    assert report.fastest_file().variant == "fp32.pt"
+    assert not default.exists(), f"bench wrote under the default root: {list(default.rglob('*'))}"
+    assert not (custom / fastpath.FASTEST).exists(), "bench recorded the fast path's choice itself"
+    assert bench_main(["--model", MODEL, "--random-weights", "--variants", "fp32.pt", "--limit", "4", "--threads",
+                       "1", "--warmup", "1", "--builds", str(custom)]) == 0
+    assert fastpath.recorded_fastest(MODEL, pretrained=False, root=custom)["variant"] == "fp32.pt"
+    assert not default.exists() and fastpath.recorded_fastest(MODEL, pretrained=False) is None

@@ -16,10 +16,11 @@ from support import FIXTURES
 import vitspace.compress.build as vc
 from vitspace import export
 from vitspace.classify.classifier import get_classifier
+from vitspace.compress import __main__ as compress_cli
 from vitspace.compress import fidelity
 from vitspace.compress.__main__ import main as compress_main
 from vitspace.compress.fastpath import fast_classifier
-from vitspace.compress.manifest import MANIFEST
+from vitspace.compress.manifest import MANIFEST, Manifest
 from vitspace.export import executorch as et
 from vitspace.export import torchscript as ts
 from vitspace.util import atomic
@@ -271,13 +272,40 @@ def test_usage_snippet_runs(built, monkeypatch, file):
 
 
 def test_cli(tmp_path, capsys):
-    rc = compress_main(["--model", MODEL, "--random-weights", "--out", str(tmp_path), "--formats", "fp32.pt", "--json"])
+    rc = compress_main(["--model", MODEL, "--random-weights", "--out", str(tmp_path), "--files", "fp32.pt", "--json"])
     out = capsys.readouterr().out
     assert rc == 0 and json.loads(out) == json.loads((tmp_path / MANIFEST).read_text())
+    assert [f["file"] for f in json.loads(out)["files"]] == ["fp32.pt"]
     assert compress_main(["--model", "vit-huge", "--out", str(tmp_path)]) == 2
     assert "unknown model" in capsys.readouterr().err
     assert compress_main(["--model", MODEL, "--out", str(tmp_path / "x"), "--eval-data", str(tmp_path / "none")]) == 2
     assert "data folder not found" in capsys.readouterr().err
+
+
+def test_cli_takes_the_old_formats_flag_without_showing_it(tmp_path, capsys, monkeypatch):
+    class Built(Exception):
+        pass
+
+    def compress(clf, config, progress=None):  # stops before building: only the parsed files matter here
+        raise Built(config.files)
+    monkeypatch.setattr(compress_cli, "compress", compress)
+    with pytest.raises(Built) as built:
+        compress_main(["--model", MODEL, "--random-weights", "--out", str(tmp_path), "--formats", "int8.pt"])
+    assert built.value.args == (("int8.pt",),)
+    with pytest.raises(SystemExit):
+        compress_main(["--help"])
+    help_text = capsys.readouterr().out
+    assert "--files" in help_text and "--formats" not in help_text
+
+
+def test_manifests_saved_before_the_rename_still_load(tmp_path):
+    config = vc.CompressConfig(MODEL, tmp_path, files=("fp32.pt",), limit=2, pretrained=False)
+    manifest = vc.compress(get_classifier(MODEL, False), config)
+    data = manifest.to_dict()
+    assert data["gate_thresholds"] == {"min_agreement": vc.GATE_AGREEMENT} and "gate" not in data
+    data["gate"] = data.pop("gate_thresholds")  # as saved before
+    old = Manifest.from_dict(data)
+    assert old.gate_thresholds == manifest.gate_thresholds and old.files[0].gate == manifest.files[0].gate == "pass"
 
 
 def test_cached_builds_are_reused_and_built_once_under_concurrency(monkeypatch, tmp_path):

@@ -14,7 +14,8 @@ import torch
 from support import ROOT
 
 from vitspace import export
-from vitspace.bench.run import BenchConfig, Report, Result, bench, format_table
+from vitspace.bench.report import Report, Result, format_table
+from vitspace.bench.run import BenchConfig, bench, record_fastest_file
 from vitspace.compress import build as vc
 from vitspace.compress import fastpath
 from vitspace.compress.fidelity import Fidelity
@@ -85,11 +86,12 @@ def test_fast_path_keeps_99_percent_agreement_under_each_cpu_class(aten, onednn,
 def test_the_gate_needs_99_percent_and_enough_images():
     fid = Fidelity(images=500, top1_agreement=0.99, max_abs_logit_diff=0.1, mean_abs_logit_diff=0.01)
     entry = FileEntry("x", "pt2", "r", "int8", "ok", fidelity=fid)
-    assert vc.gate(entry, 500) == "pass"
-    assert vc.gate(dataclasses.replace(entry, fidelity=dataclasses.replace(fid, top1_agreement=0.985)), 500) == "fail"
-    assert vc.gate(dataclasses.replace(entry, fidelity=dataclasses.replace(fid, images=499)), 500) == "too few images"
-    assert vc.gate(dataclasses.replace(entry, fidelity=dataclasses.replace(fid, images=10)), None) == "pass"
-    assert vc.gate(dataclasses.replace(entry, status="failed", fidelity=None), 500) is None
+    with_fid = lambda **kw: dataclasses.replace(entry, fidelity=dataclasses.replace(fid, **kw))  # noqa: E731
+    assert vc.gate_verdict(entry, 500) == "pass"
+    assert vc.gate_verdict(with_fid(top1_agreement=0.985), 500) == "fail"
+    assert vc.gate_verdict(with_fid(images=499), 500) == "too few images"
+    assert vc.gate_verdict(with_fid(images=10), None) == "pass"
+    assert vc.gate_verdict(dataclasses.replace(entry, status="failed", fidelity=None), 500) is None
 
 
 def test_fast_path_skips_a_file_that_fails_the_gate_and_says_so(monkeypatch, tmp_path):
@@ -105,17 +107,20 @@ def test_fast_path_skips_a_file_that_fails_the_gate_and_says_so(monkeypatch, tmp
     assert fast.fast and fast.predict(ROOT / "examples" / "cat.jpg").label
 
 
-def test_bench_records_the_fastest_passing_variant_and_the_fast_path_uses_it(monkeypatch, tmp_path):
+def test_the_fastest_passing_file_is_recorded_and_the_fast_path_uses_it(monkeypatch, tmp_path):
     monkeypatch.setenv("VITSPACE_BUILDS", str(tmp_path))
     report = bench(BenchConfig("vit-tiny-cifar10", ("eager-fp32", "int8.pt", "mobile-tutorial-qnnpack"),
                                threads=1, limit=2, warmup=1, pretrained=False))
     verdict = report.to_dict()["verdict"]
     assert verdict["best_peer"] == "mobile-tutorial-qnnpack" and verdict["fastest_passing"] in ("eager-fp32", "int8.pt")
+    assert fastpath.recorded_fastest("vit-tiny-cifar10", pretrained=False) is None, "bench itself records nothing"
+    recorded = record_fastest_file(report, tmp_path)
     record = fastpath.recorded_fastest("vit-tiny-cifar10", pretrained=False)
     if verdict["fastest_passing"] == "int8.pt":  # a file: recorded for the fast path on this CPU class
-        assert record["variant"] == "int8.pt" and fastpath._candidates("vit-tiny-cifar10", False)[0] == "int8.pt"
+        assert recorded.variant == record["variant"] == "int8.pt"
+        assert fastpath._candidates("vit-tiny-cifar10", False, tmp_path)[0] == "int8.pt"
     else:
-        assert record is None
+        assert recorded is None and record is None
 
 
 def test_above_the_target_ratio_the_bench_shows_speed_against_agreement():

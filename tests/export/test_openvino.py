@@ -53,3 +53,13 @@ def test_without_openvino_the_ir_is_skipped_with_a_note(monkeypatch, tmp_path):
     skipped, ok = manifest.files
     assert skipped.status == "skipped" and "pip install openvino" in skipped.reason and not manifest.failed
     assert ok.status == "ok" and not (tmp_path / FILE).exists()
+
+
+def test_the_peers_settings_come_from_the_backend(monkeypatch):
+    from vitspace.export import openvino
+    monkeypatch.setattr(openvino, "precision_plan", lambda: type("Plan", (), {"bf16": False})())
+    assert export.openvino_config(threads=2) == {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": 2,
+                                                 "INFERENCE_PRECISION_HINT": "f32"}
+    assert export.openvino_config(bf16=True)["INFERENCE_PRECISION_HINT"] == "bf16"
+    monkeypatch.setattr(openvino, "precision_plan", lambda: type("Plan", (), {"bf16": True})())
+    assert export.openvino_config() == {"PERFORMANCE_HINT": "LATENCY"}  # OpenVINO's own choice of precision

@@ -1,5 +1,6 @@
 """Distillation: DeiT's losses, exact resume, DDP under torchrun, devices and precision, the GPU recipe
 (tiny, on the CPU) and the committed weights."""
+import dataclasses
 import functools
 import hashlib
 import json
@@ -21,8 +22,11 @@ from vitspace.classify.accuracy import evaluate
 from vitspace.data.folders import CIFAR10_MEAN, CIFAR10_STD, load_split
 from vitspace.errors import ConfigError
 from vitspace.train.__main__ import _parse
-from vitspace.train.loop import TrainConfig, evaluate_tensors, export, install, train
+from vitspace.train.config import RENAMED, TrainConfig
+from vitspace.train.loop import train
 from vitspace.train.losses import DistillationLoss
+from vitspace.train.metrics import evaluate_tensors
+from vitspace.train.weights import install, save_weights
 from vitspace.util.cpuinfo import CpuInfo, machine_class, native_bf16, parse_cpuinfo
 
 CIFAR_FIXTURE = FIXTURES / "cifar10-test"   # 100 test images per class
@@ -107,17 +111,20 @@ def test_resume_continues_exactly(tiny_data, tmp_path):
     straight = tmp_path / "straight"
     train(_cfg(tiny_data, straight))
     resumed = tmp_path / "resumed"
-    train(_cfg(tiny_data, resumed, stop_after=1))  # a run stopped after epoch 1
+    train(_cfg(tiny_data, resumed, stop_after_epochs=1))  # a run stopped after epoch 1
     assert not (resumed / "model.safetensors").exists()
-    interim = json.loads(export(resumed, tmp_path / "interim", "x").with_suffix(".json").read_text())
-    assert interim["metrics"]["epochs_done"] == 1 and not interim["metrics"]["complete"]
     ckpt = torch.load(resumed / "last.pt", weights_only=False)
     assert ckpt["epoch"] == 1 and all(v.device.type == "cpu" for v in ckpt["model"].values())
-    # as the code before devices wrote it: bf16=True, no device or compile, no machine in the history
+    # as the code before devices wrote it: bf16=True, no device or compile, no machine in the history;
+    # and before the renaming: stop_after, stop_at
     ckpt["config"] = {k: v for k, v in ckpt["config"].items() if k not in ("device", "compile", "install_dir")}
+    ckpt["config"] = {{new: old for old, new in RENAMED.items()}.get(k, k): v for k, v in ckpt["config"].items()}
+    assert "stop_after" in ckpt["config"] and "stop_after_epochs" not in ckpt["config"]
     ckpt["config"]["bf16"] = True
     ckpt["history"] = [{k: v for k, v in h.items() if k not in ("device", "machine", "bf16")} for h in ckpt["history"]]
     torch.save(ckpt, resumed / "last.pt")
+    interim = json.loads(save_weights(resumed, tmp_path / "interim", "x").with_suffix(".json").read_text())
+    assert interim["metrics"]["epochs_done"] == 1 and not interim["metrics"]["complete"]
     train(_cfg(tiny_data, resumed, resume=True))
     a, b = load_file(str(straight / "model.safetensors")), load_file(str(resumed / "model.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
@@ -134,7 +141,7 @@ def test_resume_continues_exactly(tiny_data, tmp_path):
 def test_ema_weights_are_evaluated_exported_and_resumed_exactly(tiny_data, tmp_path):
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     metrics = train(_cfg(tiny_data, straight, ema=0.99))
-    train(_cfg(tiny_data, resumed, ema=0.99, stop_after=1))
+    train(_cfg(tiny_data, resumed, ema=0.99, stop_after_epochs=1))
     train(_cfg(tiny_data, resumed, ema=0.99, resume=True))
     ckpt = torch.load(straight / "last.pt", weights_only=False)
     exported = load_file(str(straight / "model.safetensors"))
@@ -194,7 +201,7 @@ def test_a_run_in_parts_switches_distillation_where_it_stops(tiny_data, tmp_path
     save_file(teacher.state_dict(), str(tmp_path / "teacher.safetensors"))
     run = functools.partial(_cfg, tiny_data, tmp_path / "deit", epochs=3, teacher=str(tmp_path / "teacher.safetensors"),
                             resume=True)
-    hard, soft = {"distillation": "hard", "stop_at": 2}, {"distillation": "soft", "tau": 3.0}
+    hard, soft = {"distillation": "hard", "stop_at_epoch": 2}, {"distillation": "soft", "tau": 3.0}
     train(run(**hard))
     train(run(**soft))
     train(run(**hard))  # run again (the script, restarted): the first part is done, so nothing trains
@@ -247,8 +254,7 @@ def test_committed_weights_match_their_reported_accuracy(name):
 
 PAUSED_RUN = """
 import json, sys, time
-from vitspace.train.loop import PauseClock
-from support import ROOT, FIXTURES
+from vitspace.train.clock import PauseClock
 clock = PauseClock()
 start, wall = clock(), time.perf_counter()
 print("ready", flush=True)
@@ -307,8 +313,8 @@ def test_machine_class_names_the_cpu_and_its_precision_flags():
 
 
 def test_an_avx2_cpu_trains_in_fp32():
-    code = ("import torch; from vitspace.util.cpuinfo import native_bf16; from vitspace.train.loop import _use_bf16; "
-            "print(native_bf16(), _use_bf16('auto', torch.device('cpu')), _use_bf16(True, torch.device('cpu')))")
+    code = ("import torch; from vitspace.util.cpuinfo import native_bf16; from vitspace.train.setup import use_bf16; "
+            "print(native_bf16(), use_bf16('auto', torch.device('cpu')), use_bf16(True, torch.device('cpu')))")
     r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
                        env=dict(os.environ, ATEN_CPU_CAPABILITY="avx2", OMP_NUM_THREADS="1"))
     assert r.returncode == 0, r.stderr[-2000:]
@@ -319,6 +325,27 @@ def test_bf16_flag_is_auto_unless_given():
     assert _parse([]).bf16 == "auto" and _parse(["--bf16"]).bf16 is True and _parse(["--no-bf16"]).bf16 is False
     cfg = _parse(["--device", "cuda:1", "--compile"])
     assert cfg.device == "cuda:1" and cfg.compile is True
+
+
+def test_flags_take_their_type_from_the_config_and_their_help_from_its_fields(capsys):
+    cfg = _parse(["--stop-after-epochs", "2", "--stop-at-epoch", "5", "--threads", "3", "--lr", "0.5", "--data", "d"])
+    assert (cfg.stop_after_epochs, cfg.stop_at_epoch, cfg.threads, cfg.lr, cfg.data) == (2, 5, 3, 0.5, "d")
+    assert _parse([]) == TrainConfig()
+    with pytest.raises(SystemExit):
+        _parse(["--distillation", "medium"])  # a choice the field lists
+    with pytest.raises(SystemExit):
+        _parse(["--help"])
+    shown = "".join(capsys.readouterr().out.split())  # argparse wraps the help, also at hyphens
+    for f in dataclasses.fields(TrainConfig):
+        assert f"--{f.name.replace('_', '-')}" in shown and "".join(f.metadata["help"].split()) in shown, f.name
+
+
+def test_old_checkpoints_configs_load_under_the_new_names():
+    old = {**dataclasses.asdict(TrainConfig()), "stop_after": 3, "stop_at": 7}
+    del old["stop_after_epochs"], old["stop_at_epoch"]
+    cfg = TrainConfig.from_dict(old)
+    assert (cfg.stop_after_epochs, cfg.stop_at_epoch) == (3, 7)
+    assert set(RENAMED.values()) <= {f.name for f in dataclasses.fields(TrainConfig)}
 
 
 def test_compiled_training_saves_plain_keys(tiny_data, tmp_path, monkeypatch):
@@ -334,7 +361,7 @@ def test_compiled_training_saves_plain_keys(tiny_data, tmp_path, monkeypatch):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_a_gpu_run_resumes_on_the_cpu(tiny_data, tmp_path):
     out = tmp_path / "run"
-    train(_cfg(tiny_data, out, device="cuda", compile=True, stop_after=1))
+    train(_cfg(tiny_data, out, device="cuda", compile=True, stop_after_epochs=1))
     ckpt = torch.load(out / "last.pt", weights_only=False)
     assert all(v.device.type == "cpu" for v in ckpt["model"].values()) and ckpt["config"]["bf16"] is True
     assert not any("_orig_mod" in k for k in ckpt["model"]) and ckpt["history"][0]["machine"].startswith("CUDA")

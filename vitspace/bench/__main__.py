@@ -13,6 +13,9 @@ peers a user would pick instead (rows with `peer: true`, see vitspace.bench.vari
 tutorial's dynamic int8 on the `qnnpack` engine (`mobile-tutorial-qnnpack`), ONNX Runtime (the `.onnx`
 files), and OpenVINO bf16 and int8 (NNCF) when installed. A peer whose runtime is missing is skipped
 with a note. Compare ratios within one run, not absolute times across runs or machines.
+
+The fastest file that passes the fidelity gate is recorded in the --builds root's fastest.json for this CPU
+class; Classify's fast path, which reads the default root, tries it first.
 """
 import argparse
 import sys
@@ -20,7 +23,10 @@ from pathlib import Path
 
 from ..errors import command
 from ..util import cli
-from .run import MIN_REPS, BenchConfig, bench, format_table, write_csv, write_json
+from ..util.paths import builds_root
+from .report import format_table, write_csv, write_json
+from .run import BenchConfig, bench, record_fastest_file
+from .timing import MIN_REPS
 from .variants import BENCH_VARIANTS
 
 
@@ -44,7 +50,8 @@ def main(argv=None) -> int:
     p.add_argument("--artifacts", type=Path, help="a vitspace.compress.build build folder (default: build one)")
     p.add_argument("--eval-data", type=Path, help="ImageFolder DIR/<class>/*: agreement images (default examples/)")
     p.add_argument("--limit", type=int, default=100, help="agreement images at most (default 100)")
-    p.add_argument("--builds", type=Path, help="where builds are cached (default ~/.cache/vitspace/builds)")
+    p.add_argument("--builds", type=Path, help="where builds are cached and the fastest passing file is recorded "
+                                               "(default $VITSPACE_BUILDS, else ~/.cache/vitspace/builds)")
     p.add_argument("--random-weights", action="store_true", help="architecture only: no weights needed")
     p.add_argument("--no-profile", action="store_true", help="skip the mobile tutorial's one-call profiler figure")
     p.add_argument("--json", type=Path, help="write the report as JSON")
@@ -53,7 +60,12 @@ def main(argv=None) -> int:
     config = BenchConfig(args.model, tuple(dict.fromkeys(args.variants or ())), args.batch, args.threads,
                          args.warmup, args.reps, args.artifacts, args.eval_data, args.limit, args.builds,
                          not args.random_weights, not args.no_profile)
-    report = bench(config, progress=lambda m: print(m, file=sys.stderr, flush=True))
+    say = lambda m: print(m, file=sys.stderr, flush=True)  # noqa: E731
+    report = bench(config, progress=say)
+    root = args.builds or builds_root()
+    fastest = record_fastest_file(report, root)
+    if fastest:
+        say(f"recorded {fastest.variant} as the fastest passing file on this CPU class in {root}")
     if args.json:
         write_json(report, args.json)
     if args.csv:

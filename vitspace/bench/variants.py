@@ -1,9 +1,11 @@
-"""What a benchmark runs: eager PyTorch, every file `vitspace.compress.build` builds (each in its own runtime),
-and the peers a user would pick instead of vitspace's recipes.
+"""Every benchmark variant, in BENCH_VARIANTS: eager PyTorch in fp32 and bf16, every file `vitspace.compress.build`
+builds (each in its own runtime), and recipes run in memory. Each is vitspace's own or a peer, a recipe a user
+would pick instead (`peer` set).
 
-`mobile-tutorial-qnnpack` is the recipe of PyTorch's "Vision Transformer on mobile" tutorial: dynamic
-int8 `nn.Linear` layers on the qnnpack engine. OpenVINO runs the model converted in memory, in bf16 and
-in int8 by NNCF, its post-training recipe.
+The peers: the export backends' own (`peer=True` in `vitspace.export`: the ONNX files, OpenVINO's IR);
+`mobile-tutorial-qnnpack`, the recipe of PyTorch's "Vision Transformer on mobile" tutorial, dynamic int8
+`nn.Linear` layers on the qnnpack engine; and OpenVINO's model converted in memory, in bf16 and in int8 by
+NNCF, its post-training recipe (`vitspace.export.to_openvino`).
 """
 import copy
 from dataclasses import dataclass
@@ -16,15 +18,12 @@ from torch import nn
 from ..compress.fidelity import Probe
 from ..compress.manifest import FileEntry, Manifest
 from ..errors import MissingBackendError
-from ..export import VARIANTS, Runner, quantized_engine, require
-from ..export.openvino import precision_config
-from ..export.torchscript import quantize_int8
+from ..export import VARIANTS, Runner, openvino_config, quantize_int8, quantized_engine, require, to_openvino
 from ..util.cpuinfo import precision_plan
 
-__all__ = ["BenchContext", "BenchVariant", "BENCH_VARIANTS", "LEGACY_NAMES", "Skip", "entry"]
+__all__ = ["BenchContext", "BenchVariant", "BENCH_VARIANTS", "Skip", "entry"]
 
 NOT_NATIVE_BF16 = "bf16 is not native on this CPU (no AVX512-BF16 or AMX): emulated, it runs slower than fp32"
-LEGACY_NAMES = {"seed-qnnpack-int8": "mobile-tutorial-qnnpack"}  # names in benchmark files saved before
 
 
 @dataclass
@@ -43,6 +42,7 @@ class Skip(Exception):
 
 @dataclass(frozen=True)
 class BenchVariant:
+    """One row of the benchmark: how to make its runner, and what the table says about it."""
     name: str
     runtime: str
     peer: bool
@@ -53,16 +53,10 @@ class BenchVariant:
 
 
 def entry(ctx: BenchContext, file: str | None) -> FileEntry | None:
+    """The manifest's entry for a built file, where the context has a build and the variant runs a file."""
     if not (file and ctx.manifest):
         return None
     return next((f for f in ctx.manifest.files if f.file == file), None)
-
-
-def _import(module: str, package: str):
-    try:
-        return require(module, package)
-    except MissingBackendError as e:
-        raise Skip(str(e)) from None
 
 
 def _eager(ctx: BenchContext) -> Runner:
@@ -99,19 +93,17 @@ def _mobile_tutorial(ctx: BenchContext) -> Runner:
 
 def _openvino(precision: str) -> Callable[[BenchContext], Runner]:
     def prepare(ctx: BenchContext) -> Runner:
-        ov = _import("openvino", "openvino")
-        example = torch.cat([ctx.probe.pixels[0]] * 2)
-        model = ov.convert_model(ctx.model, example_input=example)
-        if precision == "int8":  # OpenVINO's post-training recipe: NNCF, calibrated on the probe images
-            nncf = _import("nncf", "nncf")
-            data = nncf.Dataset([x.numpy() for x in ctx.probe.pixels])
-            model = nncf.quantize(model, data, model_type=nncf.ModelType.TRANSFORMER,
-                                  subset_size=len(ctx.probe.pixels))
-        if precision == "bf16" and not precision_plan().bf16:
-            raise Skip(NOT_NATIVE_BF16)
-        config = {"INFERENCE_NUM_THREADS": ctx.threads, "PERFORMANCE_HINT": "LATENCY", **precision_config()}
-        if precision == "bf16":  # int8 keeps OpenVINO's own choice for the layers it leaves unquantized
-            config["INFERENCE_PRECISION_HINT"] = "bf16"
+        try:
+            ov = require("openvino", "openvino")
+            if precision == "bf16" and not precision_plan().bf16:
+                raise Skip(NOT_NATIVE_BF16)
+            # int8: OpenVINO's post-training recipe, NNCF calibrated on the probe images
+            model = to_openvino(ctx.model, example=ctx.probe.pixels[0],
+                                calibration=ctx.probe.pixels if precision == "int8" else None)
+        except MissingBackendError as e:
+            raise Skip(str(e)) from None
+        # int8 keeps OpenVINO's own choice for the layers it leaves unquantized
+        config = openvino_config(threads=ctx.threads, bf16=precision == "bf16")
         core, requests = ov.Core(), {}
 
         def run(x: torch.Tensor) -> torch.Tensor:
@@ -125,7 +117,7 @@ def _openvino(precision: str) -> Callable[[BenchContext], Runner]:
     return prepare
 
 
-def _variants() -> dict[str, BenchVariant]:
+def _bench_variants() -> dict[str, BenchVariant]:
     rows = [BenchVariant("eager-fp32", "torch eager", False, _eager),
             BenchVariant("eager-bf16", "torch eager", False, _eager_bf16)]
     rows += [BenchVariant(v.file, v.runtime, v.peer, _file(v.file), v.file, v.torch_ops, v.fixed_batch)
@@ -136,4 +128,5 @@ def _variants() -> dict[str, BenchVariant]:
     return {r.name: r for r in rows}
 
 
-BENCH_VARIANTS: dict[str, BenchVariant] = _variants()
+# eager PyTorch, the registry's files in its order (its peers among them), then the peers run in memory
+BENCH_VARIANTS: dict[str, BenchVariant] = _bench_variants()

@@ -9,6 +9,7 @@ A variant that fails is recorded as failed with the reason, one whose runtime is
 skipped, and the others still build. Exit status 1 when any variant failed, 2 on bad arguments or a
 model that cannot be loaded.
 """
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ from ..classify.classifier import get_classifier
 from ..errors import command
 from ..export import VARIANTS, default_files
 from ..util import cli
-from .build import GATE_MIN_IMAGES, CompressConfig, _check, compress
+from .build import GATE_MIN_IMAGES, CompressConfig, check_config, compress
 from .manifest import Manifest
 
 
@@ -42,9 +43,11 @@ def main(argv=None) -> int:
     p = cli.parser("compress", __doc__)
     p.add_argument("--model", required=True, help="registry name or local transformers folder")
     p.add_argument("--out", required=True, type=Path, help="output folder")
-    p.add_argument("--files", "--formats", nargs="+", choices=list(VARIANTS), default=list(default_files()),
+    p.add_argument("--files", nargs="+", choices=list(VARIANTS), default=list(default_files()),
                    metavar="FILE", help=f"files to build: {' '.join(VARIANTS)} (default: all but token "
                                        f"merging's, {' '.join(default_files())})")
+    p.add_argument("--formats", nargs="+", choices=list(VARIANTS), dest="files", default=argparse.SUPPRESS,
+                   help=argparse.SUPPRESS)  # the old name of --files
     p.add_argument("--engine", default="auto", choices=["auto", "x86", "onednn", "fbgemm", "qnnpack"],
                    help="quantized engine for int8 TorchScript (auto: x86 on x86-64, qnnpack on ARM)")
     p.add_argument("--eval-data", type=Path, help="ImageFolder DIR/<class>/*: fidelity images and accuracy")
@@ -58,7 +61,7 @@ def main(argv=None) -> int:
     limit = args.limit or (GATE_MIN_IMAGES if args.eval_data else 100)
     config = CompressConfig(args.model, args.out, tuple(dict.fromkeys(args.files)), args.engine, args.eval_data,
                             limit, pte_int8=args.pte_int8, pretrained=not args.random_weights)
-    _check(config)
+    check_config(config)
     manifest = compress(get_classifier(config.model, config.pretrained), config,
                         progress=lambda m: print(m, file=sys.stderr, flush=True))
     if args.json:

@@ -1,13 +1,12 @@
-"""Compress a model into deployable files: `python -m vitspace.compress --model NAME --out DIR [...]`.
+"""Building a model's deployable files: `compress` (into a folder), `compress_cached` (once per build key,
+under a build root), the fidelity gate (`gate_verdict` against GATE_AGREEMENT and GATE_MIN_IMAGES), and the
+build's zip. The command is `python -m vitspace.compress`.
 
-One file per variant in DIR (`--help` lists them; each backend in vitspace/export/ registers its own),
-each written atomically. DIR/manifest.json records each file's size, sha256, the passes that ran and
-its fidelity: the file is loaded in its own runtime and run on real images, one at a time, against
-the eager fp32 model. Calibration and fidelity images come from --eval-data (an ImageFolder, which
-also gives accuracy) or the repository's examples/; int8 calibration uses a subset of the same images.
-A variant that fails is recorded as failed with the reason, one whose runtime is not installed as
-skipped, and the others still build. Exit status 1 when any variant failed, 2 on bad arguments or a
-model that cannot be loaded.
+One file per variant (each backend in vitspace/export/ registers its own), each written atomically; the
+folder's manifest.json records each file's size, sha256, the passes that ran and its fidelity: the file is
+loaded in its own runtime and run on real images, one at a time, against the eager fp32 model. A variant
+that fails is recorded as failed with the reason, one whose runtime is not installed as skipped, and the
+others still build.
 """
 import json
 import time
@@ -38,8 +37,9 @@ from ..util.once import once_on_disk
 from .fidelity import Probe, example_images, folder_images, spread
 from .manifest import MANIFEST, FileEntry, Manifest, read_manifest
 
-__all__ = ["CompressConfig", "compress", "compress_cached", "build_key", "weights_identity", "zip_build",
-           "versions", "version_of"]
+__all__ = ["CompressConfig", "compress", "compress_cached", "check_config", "build_key", "gate_verdict",
+           "gate_thresholds", "weights_identity", "zip_build", "versions", "version_of", "GATE_AGREEMENT",
+           "GATE_MIN_IMAGES"]
 
 GATE_AGREEMENT = 0.99    # a faster file is a variant only when it gives the same answers as fp32
 GATE_MIN_IMAGES = 500    # on an image folder (--eval-data), at least this many of them
@@ -89,6 +89,7 @@ def weights_identity(model: str, pretrained: bool) -> str:
 
 def build_key(config: CompressConfig) -> str:
     """A hash of what decides the files: model, weights, files, engine, images and library versions."""
+    # "formats" is the files' old name, kept in the key: renamed, every cached build would be built again
     return config_key({"model": config.model, "weights": weights_identity(config.model, config.pretrained),
                        "formats": sorted(config.files), "engine": pick_engine(config.engine),
                        "eval_data": str(Path(config.eval_data).resolve()) if config.eval_data else None,
@@ -124,7 +125,12 @@ def _build_one(variant: Variant, ctx: BuildContext, out: Path, probe: Probe, say
     return entry
 
 
-def _check(config: CompressConfig) -> None:
+def check_config(config: CompressConfig) -> None:
+    """Refuse a config that cannot build, before any model loads.
+
+    Raises:
+        ConfigError: an unknown file, a limit or calibration count below 1, or an unknown pte_int8 mode.
+    """
     unknown = [f for f in config.files if f not in VARIANTS]
     if unknown:
         raise ConfigError(f"unknown files {unknown}; known: {', '.join(VARIANTS)}")
@@ -134,8 +140,25 @@ def _check(config: CompressConfig) -> None:
         raise ConfigError(f"pte_int8 must be 'static' or 'dynamic', not {config.pte_int8!r}")
 
 
-def gate(entry: FileEntry, min_images: int | None) -> str | None:
-    """The fidelity gate's verdict on a built file: pass, fail, or too few images to tell."""
+def gate_thresholds(min_images: int | None) -> dict:
+    """What a file must meet to pass the fidelity gate, as the manifest records it.
+
+    Args:
+        min_images: the fewest fidelity images a verdict needs; None: any number (no image folder was given).
+    """
+    return {"min_agreement": GATE_AGREEMENT, **({"min_images": min_images} if min_images else {})}
+
+
+def gate_verdict(entry: FileEntry, min_images: int | None) -> str | None:
+    """The fidelity gate's verdict on a built file.
+
+    Args:
+        entry: the file's manifest entry, with its fidelity.
+        min_images: as for `gate_thresholds`.
+
+    Returns:
+        "pass", "fail" or "too few images"; None for a file that did not build.
+    """
     if entry.status != "ok":
         return None
     if min_images and entry.fidelity.images < min_images:
@@ -144,9 +167,18 @@ def gate(entry: FileEntry, min_images: int | None) -> str | None:
 
 
 def compress(clf: Classifier, config: CompressConfig, progress: Callable[[str], None] | None = None) -> Manifest:
-    """Build every requested variant of a loaded model in config.out, measure each in its own runtime,
-    write manifest.json."""
-    _check(config)
+    """Build every requested file of a loaded model in config.out, measure each in its own runtime, and write
+    the folder's manifest.json.
+
+    Args:
+        clf: the model, loaded as config.model and config.pretrained say.
+        config: what to build; `check_config` refuses a bad one.
+        progress: called with a message before each step.
+
+    Returns:
+        The manifest, as written.
+    """
+    check_config(config)
     say = progress or (lambda message: None)
     engine = pick_engine(config.engine)
     images = folder_images(config.eval_data, clf.labels, clf.name, config.limit) if config.eval_data \
@@ -160,22 +192,29 @@ def compress(clf: Classifier, config: CompressConfig, progress: Callable[[str], 
         files = [_build_one(VARIANTS[f], ctx, out, probe, say) for f in config.files]
     min_images = GATE_MIN_IMAGES if config.eval_data else None
     for f in files:
-        f.gate = gate(f, min_images)
+        f.gate = gate_verdict(f, min_images)
     manifest = Manifest(clf.spec.name, config.pretrained, clf.origin, engine, build_key(config), versions(),
                         list(probe.pixels[0].shape),
                         {"source": probe.source, "count": len(probe.pixels), "calibration": len(calibration)},
-                        probe.accuracy(probe.reference), files,
-                        {"min_agreement": GATE_AGREEMENT, **({"min_images": min_images} if min_images else {})},
-                        cpu_record())
+                        probe.accuracy(probe.reference), files, gate_thresholds(min_images), cpu_record())
     atomic.write_text(out / MANIFEST, json.dumps(manifest.to_dict(), indent=2))
     return manifest
 
 
 def compress_cached(config: CompressConfig, root: str | Path,
                     progress: Callable[[str], None] | None = None) -> tuple[Path, Manifest]:
-    """Build into ROOT/<build key>, once: a build with the same key is reused (the model is not even
-    loaded), and concurrent callers of one key wait for a single build. config.out is ignored."""
-    _check(config)
+    """`compress` into ROOT/<build key>, once: a build with the same key is reused (the model is not even
+    loaded), and concurrent callers of one key wait for a single build.
+
+    Args:
+        config: what to build; its `out` is ignored.
+        root: the build root.
+        progress: as for `compress`.
+
+    Returns:
+        (the build folder, its manifest).
+    """
+    check_config(config)
     out = Path(root) / build_key(config)
 
     def make() -> Manifest:
@@ -196,6 +235,3 @@ def zip_build(out: str | Path) -> Path:
             for name in names:
                 z.write(out / name, name)
     return target
-
-
-# --- command line ---------------------------------------------------------------------------------

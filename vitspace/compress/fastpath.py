@@ -1,15 +1,16 @@
 """vitspace's fastest CPU path for Classify: a file that passed the fidelity gate on this CPU, built once
-(cached) and loaded in its runtime. First the variant `vitspace.bench.run` found fastest among those that
-pass here, then the int8 x86 program, then dynamic int8 TorchScript; each only if it passes."""
+(cached) and loaded in its runtime. First the variant a benchmark recorded as fastest among those that
+pass here (`record_fastest`, in the build root's fastest.json), then the int8 x86 program, then dynamic
+int8 TorchScript; each only if it passes."""
 import dataclasses
 import json
+from pathlib import Path
 
 from PIL import Image
 
 from ..classify.classifier import Classifier, Comparison, compare_classifiers, get_classifier
 from ..errors import FastPathUnavailable
-from ..export import VARIANTS
-from ..export.pt2 import FAST_FILE
+from ..export import FAST_FILE, VARIANTS
 from ..util import atomic
 from ..util.cpuinfo import machine_class
 from ..util.once import KeyLocks, Memo
@@ -30,35 +31,58 @@ def _key(model: str, pretrained: bool) -> str:
     return f"{model} ({'pretrained' if pretrained else 'random weights'})"
 
 
-def _records() -> dict:
+def _records(root: Path) -> dict:
     try:
-        return json.loads((builds_root() / FASTEST).read_text())
+        return json.loads((root / FASTEST).read_text())
     except (OSError, ValueError):
         return {}
 
 
-def recorded_fastest(model: str, pretrained: bool = True) -> dict | None:
-    """What `vitspace.bench.run` recorded as the fastest passing variant of the model on this CPU class."""
-    return _records().get(machine_class(), {}).get(_key(model, pretrained))
+def recorded_fastest(model: str, pretrained: bool = True, root: str | Path | None = None) -> dict | None:
+    """What a benchmark recorded as the fastest passing variant of the model on this CPU class.
+
+    Args:
+        model: registry name or local transformers folder.
+        pretrained: False for the architecture with random weights.
+        root: the build root; None: `builds_root()`, the one the fast path reads.
+
+    Returns:
+        {"variant", "p50_ms", "agreement"}, or None when nothing was recorded.
+    """
+    return _records(Path(root or builds_root())).get(machine_class(), {}).get(_key(model, pretrained))
 
 
-def record_fastest(model: str, pretrained: bool, variant: str, p50_ms: float, agreement: float | None) -> None:
-    with _record_lock(FASTEST):
-        records = _records()
+def record_fastest(root: str | Path, model: str, pretrained: bool, *, variant: str, p50_ms: float,
+                   agreement: float | None) -> None:
+    """Record the fastest passing variant of a model on this CPU class in ROOT/fastest.json.
+
+    The fast path tries it first, ahead of its fallbacks, where root is the one it reads (`builds_root()`).
+
+    Args:
+        root: the build root to record under.
+        model: registry name or local transformers folder.
+        pretrained: False for the architecture with random weights.
+        variant: a file of `vitspace.export.VARIANTS`.
+        p50_ms: its median latency, as measured.
+        agreement: its top-1 agreement with eager fp32.
+    """
+    path = Path(root) / FASTEST
+    with _record_lock(str(path.resolve())):
+        records = _records(Path(root))
         records.setdefault(machine_class(), {})[_key(model, pretrained)] = {
             "variant": variant, "p50_ms": p50_ms, "agreement": agreement}
-        atomic.write_text(builds_root() / FASTEST, json.dumps(records, indent=2))
+        atomic.write_text(path, json.dumps(records, indent=2))
 
 
-def _candidates(model: str, pretrained: bool) -> list[str]:
-    record = recorded_fastest(model, pretrained) or {}
+def _candidates(model: str, pretrained: bool, root: Path) -> list[str]:
+    record = recorded_fastest(model, pretrained, root) or {}
     first = [record["variant"]] if record.get("variant") in VARIANTS else []
     return list(dict.fromkeys([*first, *FALLBACKS]))
 
 
 def _build(clf: Classifier) -> Classifier:
     root, refused = builds_root(), []
-    for file in _candidates(clf.spec.name, clf.pretrained):
+    for file in _candidates(clf.spec.name, clf.pretrained, root):
         config = CompressConfig(clf.spec.name, root, (file,), pretrained=clf.pretrained, limit=16)
         out, manifest = compress_cached(config, root)
         entry = manifest.files[0]

@@ -1,4 +1,5 @@
-"""A build's record, `manifest.json`: each file's format, runtime, size, hash, passes and fidelity."""
+"""A build's record, `manifest.json`: each file's format, runtime, size, hash, passes, fidelity and the fidelity
+gate's verdict, with the gate's thresholds. Manifests written before a field's rename still load."""
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ class FileEntry:
     size_bytes: int | None = None   # with companion files (an IR's weights)
     sha256: str | None = None
     fidelity: Fidelity | None = None
-    gate: str | None = None         # the fidelity gate's verdict: pass, fail, or too few images
+    gate: str | None = None         # the fidelity gate's verdict: pass, fail, or too few images (gate_verdict)
     build_s: float | None = None
     reason: str | None = None       # why it failed or was skipped
 
@@ -39,7 +40,7 @@ class Manifest:
     images: dict                    # source, count, calibration count
     eager_accuracy: float | None
     files: list[FileEntry]
-    gate: dict = field(default_factory=dict)    # min_agreement, and min_images when measured on an image folder
+    gate_thresholds: dict = field(default_factory=dict)  # min_agreement, and min_images with an image folder
     cpu: dict = field(default_factory=dict)     # the CPU it was built and measured on, and its precision plan
 
     def to_dict(self) -> dict:
@@ -47,10 +48,13 @@ class Manifest:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Manifest":
+        """A manifest as `to_dict` wrote it, or as an earlier version did (its fields under their old names)."""
         d = dict(d)
         if "weights" in d:  # manifests written before the rename
             d["pretrained"] = d.pop("weights") == "pretrained"
             d["origin"] = d.pop("weights_source")
+        if "gate" in d:  # the thresholds, saved as "gate" before the rename
+            d["gate_thresholds"] = d.pop("gate")
         files = [FileEntry(**{**f, "fidelity": Fidelity(**f["fidelity"]) if f.get("fidelity") else None})
                  for f in d["files"]]
         return cls(**{**d, "files": files})
@@ -86,4 +90,5 @@ class Manifest:
 
 
 def read_manifest(folder: str | Path) -> Manifest:
+    """The manifest of a build folder."""
     return Manifest.from_dict(json.loads((Path(folder) / MANIFEST).read_text()))

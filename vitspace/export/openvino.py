@@ -1,37 +1,76 @@
 """OpenVINO IR, `model-int8.xml` with its weights in `model-int8.bin`: post-training int8 by NNCF, the
-recipe users deploying on Intel CPUs run. Skipped with a note where openvino or nncf is not installed."""
+recipe users deploying on Intel CPUs run. Skipped with a note where openvino or nncf is not installed.
+
+`to_openvino` and `openvino_config` are that recipe and its CPU settings, also for the bench's OpenVINO peers,
+which convert in memory."""
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from ..util.cpuinfo import precision_plan
 from .variant import BuildContext, Built, Runner, Variant, register, require
 
+__all__ = ["to_openvino", "openvino_config"]
+
 PACKAGES = (("openvino", "openvino"), ("nncf", "nncf"))
 
 
+def to_openvino(model: nn.Module, *, example: torch.Tensor, calibration: list[torch.Tensor] | None = None):
+    """The model converted to OpenVINO in memory, its batch size left dynamic; int8 by NNCF when calibrated.
+
+    Args:
+        model: the eager model.
+        example: an input, (1, 3, H, W).
+        calibration: images for NNCF's post-training int8 (OpenVINO's own recipe), each (1, 3, H, W);
+            None: left in float.
+
+    Returns:
+        An `openvino.Model`.
+
+    Raises:
+        MissingBackendError: openvino, or nncf for int8, is not installed.
+    """
+    ov = require("openvino", "openvino")
+    converted = ov.convert_model(model, example_input=torch.cat([example] * 2))  # batch 2: the batch stays dynamic
+    if calibration is None:
+        return converted
+    nncf = require("nncf", "nncf")
+    data = nncf.Dataset([x.numpy() for x in calibration])
+    return nncf.quantize(converted, data, model_type=nncf.ModelType.TRANSFORMER, subset_size=len(calibration))
+
+
+def openvino_config(*, threads: int | None = None, bf16: bool = False) -> dict:
+    """The settings of OpenVINO's `compile_model` on this CPU: latency first, threads, inference precision.
+
+    Precision: bf16 when asked; else fp32 for the layers int8 leaves where the CPU has no native bf16, and
+    OpenVINO's own choice where it has. OpenVINO reads the CPU itself, so under an emulated lesser CPU it
+    picked bf16 and then found no kernel for it.
+
+    Args:
+        threads: intra-op threads; None: OpenVINO's choice.
+        bf16: run the float layers in bf16 (sensible only where `precision_plan().bf16`: emulated, it is slower).
+    """
+    config = {"PERFORMANCE_HINT": "LATENCY"}
+    if threads:
+        config["INFERENCE_NUM_THREADS"] = threads
+    if bf16:
+        config["INFERENCE_PRECISION_HINT"] = "bf16"
+    elif not precision_plan().bf16:
+        config["INFERENCE_PRECISION_HINT"] = "f32"
+    return config
+
+
 def _build(ctx: BuildContext, path: Path) -> Built:
-    ov, nncf = require("openvino", "openvino"), require("nncf", "nncf")
-    model = ov.convert_model(ctx.model, example_input=torch.cat([ctx.example] * 2))  # batch stays dynamic
-    data = nncf.Dataset([x.numpy() for x in ctx.calibration])
-    quantized = nncf.quantize(model, data, model_type=nncf.ModelType.TRANSFORMER, subset_size=len(ctx.calibration))
-    ov.save_model(quantized, str(path))  # the .xml, and the .bin beside it
+    ov = require("openvino", "openvino")
+    ov.save_model(to_openvino(ctx.model, example=ctx.example, calibration=ctx.calibration), str(path))  # and the .bin
     return Built(["openvino.convert_model", f"nncf.quantize(TRANSFORMER, calibrate on {len(ctx.calibration)} images)",
                   "openvino.save_model"])
 
 
-def precision_config() -> dict:
-    """fp32 for the layers int8 leaves where the CPU has no native bf16; else OpenVINO's own choice. It reads
-    the CPU itself, so under an emulated lesser CPU it picked bf16 and then found no kernel for it."""
-    return {} if precision_plan().bf16 else {"INFERENCE_PRECISION_HINT": "f32"}
-
-
 def _load(path: Path, threads: int | None = None) -> Runner:
     ov = require("openvino", "openvino")
-    config = {"PERFORMANCE_HINT": "LATENCY", **precision_config()}
-    if threads:
-        config["INFERENCE_NUM_THREADS"] = threads
-    request = ov.Core().compile_model(str(path), "CPU", config).create_infer_request()
+    request = ov.Core().compile_model(str(path), "CPU", openvino_config(threads=threads)).create_infer_request()
     return lambda x: torch.from_numpy(request.infer({0: x.numpy()})[0].copy())
 
 

@@ -4,10 +4,13 @@
     python -m vitspace.train --model vit-tiny-cifar10 --data DIR --out runs/vit
     python -m vitspace.train --model deit-tiny-cifar10 --data DIR --out runs/deit \\
         --teacher runs/teacher/model.safetensors --distillation hard
+    python -m vitspace.train --out runs/deit --data DIR --install
 
 Each epoch is checkpointed (`OUT/last.pt`, `--resume` continues exactly), logged to `OUT/log.jsonl`,
-and the final weights land in `OUT/model.safetensors` with `OUT/model.json`. Runs under `torchrun`
-as DDP (gloo on CPU). Epoch-seeded randomness makes a resumed run equal to an uninterrupted one.
+and the final weights land in `OUT/model.safetensors` with `OUT/model.json`. `--stop-after-epochs N`
+ends an invocation N epochs on, `--stop-at-epoch N` at epoch N: with `--resume`, a run in parts.
+Runs under `torchrun` as DDP (gloo on CPU). Epoch-seeded randomness makes a resumed run equal to an
+uninterrupted one.
 
 On a CUDA GPU (`--device auto` picks one) the data sit on the GPU and are augmented there, bf16
 autocast is on and `--compile` compiles the model; checkpoints hold CPU tensors either way, so a run
@@ -18,24 +21,37 @@ import dataclasses
 import json
 import os
 import sys
+import typing
 
 import torch.distributed as dist
 
 from ..errors import command
 from ..util import cli
-from .loop import TrainConfig, _device, export, install, train
+from .config import TrainConfig
+from .loop import train
+from .setup import resolve_device
+from .weights import install, save_weights
+
+
+def _argument(f: dataclasses.Field, hint) -> dict:
+    """add_argument's keywords for a TrainConfig field: its type from the annotation, its help from its metadata."""
+    kinds = [k for k in typing.get_args(hint) or (hint,) if k is not type(None)]
+    help_ = f.metadata["help"]
+    if bool in kinds:  # bool, or bool | str for "auto": --flag / --no-flag, the default when neither is given
+        shown = {False: "off", True: "on"}.get(f.default, f.default) if isinstance(f.default, bool) else f.default
+        return {"default": f.default, "help": f"{help_} (default: {shown})", "action": argparse.BooleanOptionalAction}
+    if len(kinds) != 1 or kinds[0] not in (int, float, str):
+        raise TypeError(f"TrainConfig.{f.name}: no command-line form for {hint}")
+    help_ += f" (default: {f.default})" if f.default is not None else ""  # None's meaning is in the help
+    return {"default": f.default, "help": help_, "type": kinds[0], "choices": f.metadata.get("choices"),
+            "metavar": "N" if kinds[0] is int else None}
 
 
 def _parse(argv=None) -> TrainConfig:
     p = cli.parser("train", __doc__)
+    hints = typing.get_type_hints(TrainConfig)
     for f in dataclasses.fields(TrainConfig):
-        flag = "--" + f.name.replace("_", "-")
-        if "bool" in str(f.type):  # bool, or bool | str for "auto"
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default)
-        else:
-            kind = {int: int, float: float}.get(f.type if isinstance(f.type, type) else None, None)
-            kind = kind or (int if "int" in str(f.type) else float if "float" in str(f.type) else str)
-            p.add_argument(flag, type=kind, default=f.default)
+        p.add_argument("--" + f.name.replace("_", "-"), **_argument(f, hints[f.name]))
     return TrainConfig(**vars(p.parse_args(argv)))
 
 
@@ -44,13 +60,13 @@ def main(argv=None) -> int:
     cfg = _parse(argv)
     try:
         if cfg.export_only or cfg.install:
-            path = install(cfg.out, cfg.data, cfg.install_dir, cfg.limit_test) if cfg.install else export(cfg.out)
+            path = install(cfg.out, cfg.data, cfg.install_dir, cfg.limit_test) if cfg.install else save_weights(cfg.out)
             meta = json.loads(path.with_suffix(".json").read_text())
             print(path)
             print(json.dumps({"model": meta["model"], **meta["metrics"], "evaluate": meta.get("evaluate")}))
             return 0
         if "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1:
-            dist.init_process_group("nccl" if _device(cfg.device).type == "cuda" else "gloo")
+            dist.init_process_group("nccl" if resolve_device(cfg.device).type == "cuda" else "gloo")
         metrics = train(cfg)
     finally:
         if dist.is_initialized():

@@ -1,23 +1,22 @@
-"""What a training log says: which machine ran which epochs, the CPU hours they took, and top-1 by epoch.
-For the embedded models, the table and the figure that the README and the model cards show.
-
-    python -m vitspace.train.report [--png docs/training-curves.png] [--readme README.md] [--weights DIR]
-
-prints the table (Markdown) of the embedded teacher and students; --readme puts it in place of the
-one in that file; --png draws both students' test top-1 by epoch, the teacher's accuracy beside them.
+"""What a training log says: which machine ran which epochs, the CPU hours they took, and top-1 by epoch;
+a run's summary; for the embedded models, the table and the figure that the README and the model cards show
+(`python -m vitspace.train.report` writes them).
 """
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..models.registry import WEIGHTS_DIR, get_spec, list_models
 
+__all__ = ["CURVES", "CURVES_FILE", "GOAL", "HEADER", "Part", "Trained", "draw", "embedded", "parts", "replace_table",
+           "summary", "table"]
+
 CURVES_FILE = "training-curves.png"
 CURVES = Path(__file__).resolve().parents[2] / "docs" / CURVES_FILE
 ROLES = {"cnn": "teacher", "vit": "ViT student", "deit": "DeiT student"}
-GOAL = 0.90   # issue 13: the distilled student's target
+GOAL = 0.90   # the distilled (DeiT) student's target: 90% CIFAR-10 test top-1
 
 
 @dataclass
@@ -40,8 +39,13 @@ def _cpu_s(h: dict, threads: int) -> float:
 
 
 def parts(history: list[dict], threads: int | None) -> list[Part]:
-    """HISTORY (a run's per-epoch log) grouped into parts; THREADS (the run's setting, None for torch's
-    default) for epochs that did not log theirs."""
+    """A run's epochs grouped into parts: consecutive epochs with one machine, distillation, device, precision
+    and thread count.
+
+    Args:
+        history: the run's per-epoch log records.
+        threads: the run's --threads (None: torch's default), for epochs that did not log theirs.
+    """
     threads = threads or 1
     groups: list[list[dict]] = []
     key = lambda h: (h.get("machine"), h.get("distillation"), h.get("device"), h.get("bf16"),  # noqa: E731
@@ -60,6 +64,28 @@ def parts(history: list[dict], threads: int | None) -> list[Part]:
                         cpu_measured=all("cpu_s" in h for h in g),
                         images_per_s=round(sum(h["images_per_s"] for h in g) / len(g), 1)))
     return out
+
+
+def summary(history: list[dict], *, epochs: int, threads: int | None, test_images: int | None) -> dict:
+    """A run's metrics, as `train()` returns them and the weights' JSON keeps them.
+
+    Args:
+        history: the run's per-epoch log records.
+        epochs: the run's length (TrainConfig.epochs), to tell a complete run.
+        threads: the run's --threads (None: torch's default), for epochs that did not log theirs.
+        test_images: how many test images each evaluation scored.
+
+    Returns:
+        The last test top-1, epochs done, training time and speed, the machines, CPU hours and the parts.
+    """
+    by_part = parts(history, threads)
+    return {"test_top1": history[-1].get("test_acc") if history else None, "test_images": test_images,
+            "epochs_done": len(history), "epochs": epochs, "complete": len(history) == epochs,
+            "train_seconds": round(sum(h["epoch_s"] for h in history), 1),
+            "mean_images_per_s": round(sum(h["images_per_s"] for h in history) / max(1, len(history)), 1),
+            "machines": sorted({h["machine"] for h in history if "machine" in h}),  # older runs did not log it
+            "cpu_hours": round(sum(p.cpu_hours for p in by_part), 2),
+            "parts": [asdict(p) for p in by_part]}
 
 
 @dataclass
@@ -91,7 +117,11 @@ class Trained:
 
 
 def embedded(weights: str | Path = WEIGHTS_DIR) -> list[Trained]:
-    """The embedded models with a weights JSON in WEIGHTS, teacher first."""
+    """The embedded models that have a weights JSON in `weights`, teacher first.
+
+    Args:
+        weights: the folder of <model>.json files (default: the package's).
+    """
     found = []
     for name in list_models():
         spec = get_spec(name)
@@ -106,7 +136,7 @@ HEADER = "| role | model | parameters | epochs | test top-1 | CPU hours | traine
 
 
 def table(models: list[Trained]) -> str:
-    """Markdown: role, model, parameters, epochs, top-1, CPU hours, machines."""
+    """A Markdown table of `models`, one row each: role, model, parameters, epochs, top-1, CPU hours, machines."""
     rows = [HEADER, "|---|---|---|---|---|---|---|"]
     for t in models:
         top1 = f"{t.top1:.2%} ({t.test_images:,} images)" if t.top1 is not None else "not evaluated"
@@ -117,7 +147,11 @@ def table(models: list[Trained]) -> str:
 
 
 def replace_table(text: str, new: str) -> str:
-    """TEXT with its table of embedded models (the lines from HEADER to the first that is not a row) as NEW."""
+    """`text` with its table of embedded models (the lines from HEADER to the first that is not a row) as `new`.
+
+    Raises:
+        ValueError: `text` has no such table.
+    """
     lines = text.splitlines(keepends=True)
     try:
         start = next(i for i, line in enumerate(lines) if line.rstrip("\n") == HEADER)
@@ -128,7 +162,15 @@ def replace_table(text: str, new: str) -> str:
 
 
 def draw(models: list[Trained], path: str | Path) -> Path:
-    """Both students' test top-1 by epoch, the teacher's accuracy and the goal as lines across."""
+    """Draw both students' test top-1 by epoch, the teacher's accuracy and the goal as lines across.
+
+    Args:
+        models: the embedded models (`embedded()`).
+        path: the image file to write (PNG).
+
+    Returns:
+        `path`.
+    """
     import matplotlib
     matplotlib.use("Agg")  # no display: a file only
     import matplotlib.pyplot as plt

@@ -1,0 +1,37 @@
+"""The Benchmark tab's text, built from a report without Gradio or a run."""
+from vitspace.bench.markdown import COLUMNS, result_cells, summary
+from vitspace.bench.report import Report, Result
+
+MACHINE = {"cpu": "AMD EPYC", "cores": 2, "threads": 1, "torch": "2.14.1", "quantized_engine": "x86"}
+CONFIG = {"model": "vit-tiny-cifar10", "warmup": 5, "reps": 20}
+
+
+def _report(*results: Result, seconds: float = 12.4) -> Report:
+    return Report(MACHINE, CONFIG, list(results), seconds)
+
+
+EAGER = Result("eager-fp32", "torch", False, 1, 2.0, 2.5, 2.1, 476.19047, 22_000_000, 1.0, reps=20, warmup=5)
+PEER = Result("mobile-tutorial-qnnpack", "torch.jit", True, 1, 4.0, 4.4, 4.1, 243.9, 6_000_000, 0.98, reps=20)
+SKIPPED = Result("openvino-int8", "openvino", True, 1, status="skipped", note="openvino is not installed")
+
+
+def test_result_cells_follow_the_columns_with_the_speed_up():
+    rows = result_cells(_report(EAGER, PEER, SKIPPED))
+    assert [len(r) for r in rows] == [len(COLUMNS)] * 3
+    assert dict(zip(COLUMNS, rows[1])) == {
+        "variant": "mobile-tutorial-qnnpack", "runtime": "torch.jit", "peer": True, "batch": 1, "status": "ok",
+        "p50_ms": "4", "p90_ms": "4.4", "mean_ms": "4.1", "images_per_s": "243.9", "speedup": "0.5", "size_mb": "6",
+        "agreement": "0.98", "peak_mem_mb": None, "profiler_ms": None, "note": ""}
+    assert rows[2][:5] == ["openvino-int8", "openvino", True, 1, "skipped"]
+    assert rows[2][-1] == "openvino is not installed"
+
+
+def test_summary_of_a_run_measured_now_and_of_one_read_back():
+    assert summary(_report(EAGER)) == (
+        "**vit-tiny-cifar10**, AMD EPYC, 2 cores, 1 threads, torch 2.14.1, int8 engine `x86`; 20 timed calls after "
+        "5 warm-up calls. Measured in 12 s. Compare ratios within one run, not times across runs.")
+    assert "warm-up calls. Shown again from an earlier run. Compare" in summary(_report(EAGER), cached=True)
+
+
+def test_summary_counts_the_timed_calls_of_the_config_when_the_first_variant_timed_none():
+    assert "; 20 timed calls after 5" in summary(_report(SKIPPED, EAGER))

@@ -1,0 +1,51 @@
+"""The Compress tab's text, built from a manifest without Gradio or a build."""
+from pathlib import Path
+
+from vitspace.compress.fidelity import Fidelity
+from vitspace.compress.manifest import FileEntry, Manifest
+from vitspace.compress.report import COLUMNS, downloads, file_cells, summary, usage
+from vitspace.export import usage_snippet
+
+
+def _manifest(*files: FileEntry) -> Manifest:
+    return Manifest("deit-tiny-cifar10", False, "random", "x86", "key", {}, [1, 3, 32, 32],
+                    {"count": 10, "source": "examples/"}, None, list(files), gate_thresholds={"min_agreement": 0.95},
+                    cpu={"class": "x86-64 AVX-512 VNNI", "precision": {"int8_activations": "u8"}})
+
+
+FP32 = FileEntry("fp32.pt", "torchscript", "torch.jit", "fp32", "ok", size_bytes=22_000_000,
+                 fidelity=Fidelity(10, 1.0, 0.0, 0.0), gate="pass")
+IR = FileEntry("model-int8.xml", "openvino-ir", "openvino (CPU)", "int8", "ok", passes=["nncf"], size_bytes=5_500_000,
+               fidelity=Fidelity(10, 0.9, 0.123456, 0.01, accuracy=0.8), gate="fail")
+PTE = FileEntry("model.pte", "executorch", "executorch.runtime (XNNPACK)", "fp32", "skipped",
+                reason="executorch is not installed")
+
+
+def test_file_cells_follow_the_columns_floats_to_four_digits():
+    rows = file_cells(_manifest(FP32, IR))
+    assert [len(r) for r in rows] == [len(COLUMNS)] * 2
+    assert dict(zip(COLUMNS, rows[1])) == {
+        "file": "model-int8.xml", "format": "openvino-ir", "runtime": "openvino (CPU)", "status": "ok",
+        "size_mb": "5.5", "times_smaller": "4", "top1_agreement": "0.9", "gate": "fail",
+        "max_abs_logit_diff": "0.1235", "accuracy": "0.8", "passes": "nncf", "notes": ""}
+
+
+def test_downloads_are_the_built_files_with_the_files_beside_them():
+    out = Path("/builds/abc")
+    assert downloads(_manifest(FP32, IR, PTE), out) == [out / "fp32.pt", out / "model-int8.xml",
+                                                          out / "model-int8.bin"]
+    assert downloads(_manifest(PTE), out) == []
+
+
+def test_summary_names_the_model_the_gate_the_cpu_and_what_was_not_built():
+    assert summary(_manifest(FP32, PTE)) == (
+        "**deit-tiny-cifar10** (architecture only), int8 engine `x86`, fidelity on 10 images from examples/; "
+        "a file passes the gate with at least 95% top-1 agreement with fp32. Built on x86-64 AVX-512 VNNI: int8 "
+        "activations u8.\n\nNot built: model.pte skipped: executorch is not installed")
+    assert "Not built" not in summary(_manifest(FP32))
+
+
+def test_usage_shows_each_built_files_snippet_at_the_models_input_size():
+    assert usage(_manifest(FP32, PTE)) == (f"**fp32.pt** (torch.jit)\n```python\n"
+                                           f"{usage_snippet('fp32.pt', input_size=32)}```")
+    assert usage(_manifest(PTE)) == ""

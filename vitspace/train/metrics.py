@@ -1,0 +1,84 @@
+"""What each epoch's evaluation measures on the in-memory test images: top-1, and how far the student
+imitates its teacher."""
+import torch
+
+from ..data.folders import TensorDataset
+from .inputs import normalize
+
+__all__ = ["evaluate_tensors", "teacher_agreement", "teacher_logits"]
+
+
+@torch.no_grad()
+def evaluate_tensors(model: torch.nn.Module, ds: TensorDataset, batch_size: int = 500, bf16: bool = True) -> float:
+    """Top-1 accuracy of a CIFAR-normalised model on an in-memory data set.
+
+    Args:
+        model: a classifier of normalised images; its train or eval mode is restored afterwards.
+        ds: uint8 images and labels, on the device the model runs on.
+        batch_size: images per forward pass.
+        bf16: autocast to bf16, as the run trained.
+
+    Returns:
+        The fraction of `ds` whose label is the model's argmax.
+    """
+    was_training = model.training
+    model.eval()
+    correct = 0
+    for i in range(0, len(ds), batch_size):
+        x = normalize(ds.images[i:i + batch_size].float())
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
+            logits = model(x)
+        correct += (logits.argmax(1) == ds.labels[i:i + batch_size]).sum().item()
+    model.train(was_training)
+    return correct / len(ds)
+
+
+@torch.no_grad()
+def _heads(model: torch.nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(class head, distillation head) logits of a DeiT; a ViT's one head twice."""
+    if not hasattr(model, "head_dist"):
+        return (model(x),) * 2
+    tokens = model.forward_features(x)
+    return model.head(tokens[:, 0]), model.head_dist(tokens[:, 1])
+
+
+@torch.no_grad()
+def teacher_agreement(model: torch.nn.Module, teacher_logits: torch.Tensor, ds: TensorDataset,
+                      batch_size: int = 500, bf16: bool = True) -> dict:
+    """How far the student imitates the teacher on `ds`; a ViT's one head stands in for both of a DeiT's
+    (the reference a DeiT must beat).
+
+    Args:
+        model: the student; its train or eval mode is restored afterwards.
+        teacher_logits: the teacher's logits on `ds` (`teacher_logits()`), (N, classes).
+        ds: uint8 images, on the model's device.
+        batch_size: images per forward pass.
+        bf16: autocast to bf16, as the run trained.
+
+    Returns:
+        `teacher_agree`: the distillation head's top-1 agreement with the teacher; `teacher_kl`: its KL
+        divergence from the teacher's distribution (tau 1, per image); `cls_teacher_agree`: the class head's
+        agreement.
+    """
+    was_training = model.training
+    model.eval()
+    cls_agree = dist_agree = kl = 0.0
+    for i in range(0, len(ds), batch_size):
+        x = normalize(ds.images[i:i + batch_size].float())
+        t = teacher_logits[i:i + batch_size]
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
+            cls, dist = (h.float() for h in _heads(model, x))
+        cls_agree += (cls.argmax(1) == t.argmax(1)).sum().item()
+        dist_agree += (dist.argmax(1) == t.argmax(1)).sum().item()
+        kl += torch.nn.functional.kl_div(dist.log_softmax(1), t.log_softmax(1), reduction="sum",
+                                         log_target=True).item()
+    model.train(was_training)
+    n = len(ds)
+    return {"teacher_agree": dist_agree / n, "teacher_kl": kl / n, "cls_teacher_agree": cls_agree / n}
+
+
+@torch.no_grad()
+def teacher_logits(teacher: torch.nn.Module, ds: TensorDataset, batch_size: int = 500) -> torch.Tensor:
+    """The teacher's float logits on every image of `ds`, (N, classes): computed once per run."""
+    return torch.cat([teacher(normalize(ds.images[i:i + batch_size].float())).float()
+                      for i in range(0, len(ds), batch_size)])

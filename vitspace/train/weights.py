@@ -1,0 +1,87 @@
+"""A run's weights for use: RUN/model.safetensors with its JSON (config, labels, metrics, log), and the
+install of a run into the package's embedded weights, evaluated on the test folder."""
+import dataclasses
+import json
+from pathlib import Path
+
+from safetensors.torch import load_file, save_file
+
+from ..classify.accuracy import evaluate
+from ..classify.classifier import Classifier, build_preprocess
+from ..errors import ConfigError
+from ..models.registry import WEIGHTS_DIR, get_spec
+from ..util import atomic
+from ..util.cpuinfo import machine_class
+from .checkpoint import load_checkpoint
+from .config import TrainConfig
+from .record import summary
+
+__all__ = ["save_weights", "install"]
+
+
+def save_weights(run: str | Path, dest: str | Path | None = None, name: str = "model") -> Path:
+    """A run's last checkpoint as DEST/NAME.safetensors (float16) with NAME.json (config, labels, metrics, log).
+
+    Args:
+        run: the run folder, with last.pt.
+        dest: where to write (default: the run folder).
+        name: the files' stem.
+
+    Returns:
+        The path of the safetensors file.
+    """
+    ckpt = load_checkpoint(run)
+    cfg = TrainConfig.from_dict(ckpt["config"])
+    dest = Path(dest or run)
+    dest.mkdir(parents=True, exist_ok=True)
+    # float16 halves the committed files; loading casts back to float32 (accuracy unchanged to 0.1 point)
+    weights = ckpt.get("ema") or ckpt["model"]  # the average, where the run kept one
+    state = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in weights.items()}
+    save_file(state, str(dest / f"{name}.safetensors"))
+    spec = get_spec(cfg.model)
+    metrics = summary(ckpt["history"], epochs=cfg.epochs, threads=cfg.threads, test_images=ckpt.get("test_images"))
+    meta = {"model": cfg.model, "labels": list(spec.labels), "pretrained_cfg": spec.data_cfg, "dtype": "float16",
+            "params": sum(v.numel() for v in weights.values()), "train_config": ckpt["config"],
+            "metrics": metrics, "history": ckpt["history"]}
+    atomic.write_text(dest / f"{name}.json", json.dumps(meta, indent=2))
+    return dest / f"{name}.safetensors"
+
+
+def _classifier(name: str, weights: Path) -> Classifier:
+    """The registry's classifier for `name` (its preprocessing and labels) with the weights in `weights`."""
+    spec = get_spec(name)
+    module = spec.build()
+    module.load_state_dict(load_file(str(weights)))
+    return Classifier(spec, module.eval(), build_preprocess(spec), list(spec.labels), origin="local")
+
+
+def install(run: str | Path, data: str | Path | None = None, dest: str | Path | None = None,
+            limit: int | None = None) -> Path:
+    """Save a run's weights into the package as <model>.safetensors and <model>.json, with the accuracy
+    `vitspace.classify.accuracy` measures on DATA/test and the machine that measured it.
+
+    Args:
+        run: the run folder, with last.pt.
+        data: ImageFolder root whose test/ scores the weights; None installs them unevaluated.
+        dest: where to write (default: vitspace/models/weights).
+        limit: score at most this many test images.
+
+    Returns:
+        The path of the safetensors file.
+
+    Raises:
+        ConfigError: the run trained a --stem patch student, which the registry's architecture cannot load.
+    """
+    config = load_checkpoint(run)["config"]
+    if config.get("stem", "conv") != "conv":
+        raise ConfigError(f"{run} trained a --stem {config['stem']} student; {config['model']} has the convolutional "
+                          "stem, so only its run folder holds these weights (--export-only)")
+    model = config["model"]
+    path = save_weights(run, dest or WEIGHTS_DIR, model)
+    if data:
+        meta_path = path.with_suffix(".json")
+        meta = json.loads(meta_path.read_text())
+        result = evaluate(_classifier(model, path), str(Path(data) / "test"), limit=limit)
+        meta["evaluate"] = {**dataclasses.asdict(result), "model": model, "machine": machine_class()}
+        atomic.write_text(meta_path, json.dumps(meta, indent=2))
+    return path
