@@ -27,14 +27,7 @@ def _tidy(text: str) -> str:
 
 def build_card(model: str, artifacts_dir: str | Path, benchmark: str | Path | dict | None = None, *,
                repo_id: str | None = None, weights_json: str | Path | None = None) -> ModelCard:
-    """The model card of MODEL's build in ARTIFACTS_DIR.
-
-    Args:
-        model: registry name.
-        artifacts_dir: a compress build: manifest.json and its files.
-        benchmark: benchmark JSON, as a path or a dict: `{"machine": {...}, "results": [...]}`.
-        repo_id: the Hub repository the card is for (adds a download snippet).
-        weights_json: the weights' training record; None: the sidecar of an embedded model's weights.
+    """The model card of MODEL's build in ARTIFACTS_DIR; the arguments are `context.card_context`'s.
 
     Returns:
         The card: YAML front matter, then markdown. Not yet checked against the Hub's rules
