@@ -147,6 +147,7 @@ def test_an_unknown_file_format_gets_a_clear_message_and_the_server_keeps_servin
     _assert_answer(_classify(client, EXAMPLES / "horse.jpg"))
 
 
+@pytest.mark.slow
 def test_an_unexpected_failure_is_one_sentence_with_the_traceback_in_the_log(caplog):
     import gradio as gr
 

@@ -137,6 +137,7 @@ def test_a_cancelled_run_writes_nothing_and_a_finished_one_is_reused(tmp_path, c
     assert [r.p50_ms for r in again.results] == [r.p50_ms for r in report.results]
 
 
+@pytest.mark.slow
 def test_cli_writes_json_and_csv_and_refuses_bad_arguments(tmp_path):
     cmd = [sys.executable, "-m", "vitspace.bench", "--model", MODEL, "--random-weights", "--variants", "eager-fp32",
            "--batch", "1,2", "--limit", "2", "--threads", "1", "--json", str(tmp_path / "b.json"),
@@ -149,6 +150,7 @@ def test_cli_writes_json_and_csv_and_refuses_bad_arguments(tmp_path):
     assert bad.returncode == 2 and "at least 20" in bad.stderr
 
 
+@pytest.mark.slow
 def test_openvino_peers_run_each_batch_size_and_agree_with_fp32():
     pytest.importorskip("openvino")
     pytest.importorskip("nncf")

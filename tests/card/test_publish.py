@@ -471,6 +471,7 @@ def test_private_flag_reaches_create_repo(hub, run, artifacts):
     assert create["visibility"] == "private"
 
 
+@pytest.mark.slow
 def test_command_line_in_a_subprocess(hub, artifacts, tmp_path):
     """`python -m vitspace.card.publish` as users run it: HF_ENDPOINT and HF_HUB_OFFLINE=0 from the environment."""
     env = dict(os.environ, HF_ENDPOINT=hub.url, HF_HUB_OFFLINE="0", HF_TOKEN=TOKEN,

@@ -51,6 +51,7 @@ def mixed(tmp_path_factory):
     return proc, images, set(bad), models
 
 
+@pytest.mark.slow
 def test_classify_mixed_exit_status_and_no_traceback(mixed):
     proc, *_ = mixed
     assert_no_traceback(proc)
@@ -120,6 +121,7 @@ def text_run():
     return run("classify", *GOOD, "--model", MODELS[1], "--top-k", 2, "--random-weights")
 
 
+@pytest.mark.slow
 def test_classify_text_output_all_good(text_run):
     assert_no_traceback(text_run)
     assert text_run.returncode == 0, text_run.stderr[-3000:]
@@ -128,6 +130,7 @@ def test_classify_text_output_all_good(text_run):
     assert lines[1].strip().startswith(MODELS[1]) and lines[1].rstrip().endswith("ms)")
 
 
+@pytest.mark.slow
 def test_classify_bad_top_k_exits_2():
     proc = run("classify", GOOD[0], "--model", MODELS[0], "--top-k", 0, "--random-weights")
     assert proc.returncode == 2
@@ -164,6 +167,7 @@ def cifar_folder(tmp_path_factory):
     return root, 7
 
 
+@pytest.mark.slow
 def test_evaluate_json(cifar_folder):
     root, n = cifar_folder
     proc = run("classify.evaluate", "--model", MODELS[1], "--data", root, "--json", "--random-weights",
@@ -177,6 +181,7 @@ def test_evaluate_json(cifar_folder):
     assert 0.0 <= out["top1"] <= out["top5"] <= 1.0
 
 
+@pytest.mark.slow
 def test_evaluate_unknown_classes(tmp_path):
     root = image_folder(tmp_path / "data", {"kitten": ["cat.jpg"], "sofa": ["dog.jpg"]})
     proc = run("classify.evaluate", "--model", MODELS[0], "--data", root, "--json", "--random-weights")

@@ -170,6 +170,7 @@ def test_without_xnnpack_the_portable_passes_run_and_the_lite_file_loads(monkeyp
     torch.testing.assert_close(out, module(x))
 
 
+@pytest.mark.slow
 def test_pt2e_dynamic_needs_no_calibration(tmp_path):
     model = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.GELU(), torch.nn.Linear(32, 4)).eval()
     x = torch.randn(1, 4, 16)  # (B, tokens, dim) as in a ViT
@@ -338,6 +339,7 @@ def test_cached_builds_are_reused_and_built_once_under_concurrency(monkeypatch, 
     assert rows[0]["file"] == "int8-mobile.ptl" and rows[0]["status"] == "ok" and rows[0]["size_mb"] > 0
 
 
+@pytest.mark.slow
 def test_fast_path_classifies_like_the_eager_model(tmp_path, monkeypatch):
     """Classify's fast option: the int8 x86 program, built into the builds folder once, then compiled."""
     from vitspace.data.folders import list_image_folder

@@ -54,6 +54,7 @@ def test_precision_plan_follows_the_cpu():
 
 @x86
 @pytest.mark.parametrize("aten, onednn", CLASSES.values(), ids=list(CLASSES))
+@pytest.mark.slow
 def test_plan_and_bench_under_emulated_cpus(aten, onednn, tmp_path):
     code = ("import json; from vitspace.util.cpuinfo import precision_plan, cpu_record; "
             "from vitspace.bench.run import BenchConfig, bench; "
@@ -94,6 +95,7 @@ def test_the_gate_needs_99_percent_and_enough_images():
     assert vc.gate_verdict(dataclasses.replace(entry, status="failed", fidelity=None), 500) is None
 
 
+@pytest.mark.slow
 def test_fast_path_skips_a_file_that_fails_the_gate_and_says_so(monkeypatch, tmp_path):
     monkeypatch.setenv("VITSPACE_BUILDS", str(tmp_path))
     noise = dataclasses.replace(export.VARIANTS[FAST_FILE], load=lambda path, threads=None: (

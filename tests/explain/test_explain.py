@@ -206,6 +206,7 @@ def cli(tmp_path_factory):
 
 
 @pytest.mark.parametrize("name, pretrained", MODELS, ids=ids)
+@pytest.mark.slow
 def test_command_writes_a_png_and_json_grid(cli, name, pretrained):
     rc, out, err, png = cli[name]
     assert rc == 0, err[-3000:]

@@ -24,6 +24,7 @@ def build(tmp_path_factory):
     return out, vc.compress(get_classifier(MODEL), config)
 
 
+@pytest.mark.slow
 def test_the_ir_builds_with_its_weights_and_agrees_with_fp32(build):
     out, manifest = build
     (entry,) = manifest.files

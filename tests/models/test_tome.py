@@ -99,6 +99,7 @@ def test_the_trained_student_keeps_its_predictions_for_a_small_r():
     assert agree >= 9
 
 
+@pytest.mark.slow
 def test_exports_with_a_dynamic_batch():
     tome = apply_tome(vitspace.create_model("deit-tiny-cifar10").eval(), 8)
     x = torch.randn(3, 3, 32, 32)

@@ -107,6 +107,7 @@ def _cfg(data, out, **kw) -> TrainConfig:
                           "batch_size": 32, "limit_train": 64, "limit_test": 32, "warmup_epochs": 1, **kw})
 
 
+@pytest.mark.slow
 def test_resume_continues_exactly(tiny_data, tmp_path):
     straight = tmp_path / "straight"
     train(_cfg(tiny_data, straight))
@@ -138,6 +139,7 @@ def test_resume_continues_exactly(tiny_data, tmp_path):
     assert all(p["cpu_measured"] for p in parts)
 
 
+@pytest.mark.slow
 def test_ema_weights_are_evaluated_exported_and_resumed_exactly(tiny_data, tmp_path):
     straight, resumed = tmp_path / "straight", tmp_path / "resumed"
     metrics = train(_cfg(tiny_data, straight, ema=0.99))
@@ -195,6 +197,7 @@ def test_each_epoch_logs_how_far_the_student_imitates_its_teacher(tiny_data, tmp
     assert metrics["test_images"] == 32
 
 
+@pytest.mark.slow
 def test_a_run_in_parts_switches_distillation_where_it_stops(tiny_data, tmp_path):
     teacher = vs.create_model("resnet9-cifar10", pretrained=False)
     from safetensors.torch import save_file
@@ -264,6 +267,7 @@ print(json.dumps({"paused": clock.paused, "wall": time.perf_counter() - wall, "c
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGTSTP"), reason="POSIX job control")
+@pytest.mark.slow
 def test_pause_clock_leaves_out_time_stopped_with_sigtstp():
     # a process of its own, as a training run: signals to this one could land on another library's threads
     proc = subprocess.Popen([sys.executable, "-c", PAUSED_RUN], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -312,6 +316,7 @@ def test_machine_class_names_the_cpu_and_its_precision_flags():
     assert torch.backends.cpu.get_cpu_capability() in label and label == machine_class()
 
 
+@pytest.mark.slow
 def test_an_avx2_cpu_trains_in_fp32():
     code = ("import torch; from vitspace.util.cpuinfo import native_bf16; from vitspace.train.setup import use_bf16; "
             "print(native_bf16(), use_bf16('auto', torch.device('cpu')), use_bf16(True, torch.device('cpu')))")
