@@ -59,7 +59,7 @@ def load_benchmark(benchmark: str | Path | dict | None) -> dict | None:
 
 
 def load_training(spec: ModelSpec, weights_json: str | Path | None = None) -> dict | None:
-    """The training record of an embedded model's weights: their JSON sidecar (vitspace.train.loop).
+    """The training record of an embedded model's weights: their JSON sidecar (vitspace.train.weights).
 
     Args:
         spec: the model.
