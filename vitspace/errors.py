@@ -25,6 +25,8 @@ class ImageError(VitspaceError, ValueError):
 
 
 class UnknownModelError(VitspaceError, KeyError):
+    """A model name the registry does not know; the message lists the known ones."""
+
     def __str__(self) -> str:
         return self.args[0]
 

@@ -19,6 +19,19 @@ LEGACY_NAMES = {"seed-qnnpack-int8": "mobile-tutorial-qnnpack"}  # variant names
 
 @dataclass
 class Result:
+    """One variant at one batch size: its timings, size and agreement, or why it did not run.
+
+    Attributes:
+        variant: the variant's name (BENCH_VARIANTS).
+        runtime: the runtime it ran in.
+        peer: a recipe a user would pick instead of vitspace's own.
+        batch: images per call.
+        p50_ms: median time of a timed call; None when it did not run.
+        size_bytes: the built file's size; None for a variant without a file.
+        note: why it was skipped or failed.
+        reps: timed calls made.
+        warmup: untimed calls before them.
+    """
     variant: str
     runtime: str
     peer: bool
@@ -39,12 +52,14 @@ class Result:
 
 @dataclass
 class Report:
+    """A benchmark run: the machine it ran on, its config, every Result, and how long it took in seconds."""
     machine: dict
     config: dict
     results: list[Result]
     seconds: float = 0.0
 
     def to_dict(self) -> dict:
+        """The report as JSON data, with its verdict."""
         return {"machine": self.machine, "config": self.config, "seconds": self.seconds,
                 "results": [asdict(r) for r in self.results], "verdict": self.verdict()}
 
@@ -55,9 +70,11 @@ class Report:
         return cls(d["machine"], d["config"], results, d.get("seconds", 0.0))
 
     def ok(self) -> list[Result]:
+        """The results that ran."""
         return [r for r in self.results if r.status == "ok"]
 
     def smallest_batch(self) -> int:
+        """The smallest batch size measured; 1 when there are no results."""
         return min((r.batch for r in self.results), default=1)
 
     def fastest_passing(self, batch: int = 1) -> Result | None:
@@ -72,6 +89,7 @@ class Report:
         return fastest if fastest and fastest.variant in VARIANTS else None
 
     def best_peer(self, batch: int = 1) -> Result | None:
+        """The fastest peer that ran at one batch size, by p50; None when none did."""
         return min((r for r in self.ok() if r.peer and r.batch == batch), key=lambda r: r.p50_ms, default=None)
 
     def verdict(self, batch: int = 1) -> dict | None:

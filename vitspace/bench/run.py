@@ -35,6 +35,7 @@ RESULT = "bench.json"  # in bench_cached's folder: its presence marks a complete
 
 @dataclass(frozen=True)
 class BenchConfig:
+    """What a benchmark runs: the model, its variants and batch sizes, how long to time them, and on what files."""
     model: str                                  # registry name or local transformers folder
     variants: tuple[str, ...] = ()              # names from BENCH_VARIANTS; empty: all
     batches: tuple[int, ...] = (1,)

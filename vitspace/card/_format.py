@@ -9,14 +9,17 @@ def cell(value) -> str:
 
 
 def mb(n: int) -> str:
+    """A size in bytes as megabytes (10^6), two decimals: "12.34 MB"."""
     return f"{n / 1e6:.2f} MB"
 
 
 def pct(x: float) -> str:
+    """A fraction as a percentage, one decimal: 0.987 -> "98.7%"."""
     return f"{x:.1%}"
 
 
 def num(x) -> str:
+    """A float to three significant digits; anything else as str()."""
     return f"{x:.3g}" if isinstance(x, float) else str(x)
 
 

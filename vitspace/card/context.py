@@ -58,6 +58,7 @@ class CardContext:
 
     @property
     def architecture_only(self) -> bool:
+        """True for random weights: the card describes the architecture only."""
         return not self.pretrained
 
     def tags(self) -> list[str]:

@@ -19,6 +19,7 @@ __all__ = ["Accuracy", "evaluate"]
 
 @dataclass
 class Accuracy:
+    """A model's top-1 and top-5 accuracy (fractions, 0 to 1) on `n` images."""
     model: str
     n: int
     top1: float
@@ -34,6 +35,23 @@ def _load(path, root):
 
 def evaluate(clf: Classifier, data: str, batch_size: int = 64, limit: int | None = None,
              progress: bool = True) -> Accuracy:
+    """Top-1 and top-5 accuracy of a classifier on an image folder.
+
+    Args:
+        clf: the classifier; its labels must name every class folder.
+        data: ImageFolder root, `DATA/<class>/*`.
+        batch_size: images per forward pass.
+        limit: score at most this many images, evenly spaced over the sorted folder (so spread over classes).
+        progress: show a progress bar.
+
+    Returns:
+        The accuracy, with the number of images scored.
+
+    Raises:
+        FileNotFoundError: DATA is not a folder.
+        ConfigError: DATA holds no class folders or no images, or a class folder is not one of the labels.
+        ImageError: an image cannot be decoded (named relative to DATA).
+    """
     items, classes = list_image_folder(data)
     if limit:
         items = items[::max(1, len(items) // limit)][:limit]  # spread over classes

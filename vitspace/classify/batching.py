@@ -12,6 +12,7 @@ R = TypeVar("R")
 
 @dataclass
 class Batched(Generic[R]):
+    """One item's result from a Batcher, with the batch it ran in."""
     output: R           # what run returned for this item
     ms: float           # the time of the whole batch it ran in
     size: int           # items in that batch

@@ -42,6 +42,7 @@ def batcher(run: Callable[["Classifier", list], list]) -> Batcher:
 
 @dataclass
 class Prediction:
+    """One image's top-k answer from one classifier: (label, probability) pairs, most probable first."""
     model: str
     topk: list[tuple[str, float]]
     latency_ms: float                   # the forward's time, for all the images it ran at once
@@ -49,9 +50,11 @@ class Prediction:
 
     @property
     def label(self) -> str:
+        """The top-1 label."""
         return self.topk[0][0]
 
     def to_dict(self) -> dict:
+        """The prediction as JSON data (model, topk, latency_ms; not batch)."""
         return {"model": self.model, "topk": [{"label": label, "score": s} for label, s in self.topk],
                 "latency_ms": self.latency_ms}
 
@@ -71,6 +74,10 @@ def build_preprocess(spec: ModelSpec, processor=None) -> Callable[[list[Image.Im
 
 @dataclass(eq=False)  # one per loaded model, and a batch key: compared by identity
 class Classifier:
+    """A loaded model with its preprocessing (RGB images -> pixel batch) and labels; `get_classifier` makes one.
+
+    Runs on vitspace's one inference thread, so any thread may call it.
+    """
     spec: ModelSpec
     module: nn.Module
     preprocess: Callable[[list[Image.Image]], torch.Tensor]
@@ -81,6 +88,7 @@ class Classifier:
 
     @property
     def name(self) -> str:
+        """The model's name, marked when its weights are random or it runs the fast path."""
         name = self.spec.name if self.pretrained else f"{self.spec.name} (architecture only, random weights)"
         return f"{name} [fast]" if self.fast else name
 
@@ -152,10 +160,12 @@ def default_pair() -> tuple[str, str]:
 
 @dataclass
 class Comparison:
+    """Several classifiers' predictions for the same image, in the order they were given."""
     predictions: list[Prediction]
 
     @property
     def agree(self) -> bool:
+        """Every classifier gave the same top-1 label."""
         return len({p.label for p in self.predictions}) == 1
 
 

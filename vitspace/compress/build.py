@@ -48,6 +48,7 @@ _PACKAGES = ("torch", "executorch", "torchao", "onnx", "onnxruntime", "openvino"
 
 @dataclass(frozen=True)
 class CompressConfig:
+    """What a build makes: the model, the variant files, the int8 recipes, and the images that measure fidelity."""
     model: str                                  # registry name or local transformers folder
     out: Path                                   # output folder, created if missing
     files: tuple[str, ...] = field(default_factory=default_files)  # variant files to build (export.VARIANTS)
@@ -60,6 +61,7 @@ class CompressConfig:
 
 
 def version_of(package: str) -> str | None:
+    """The installed version of a package; None when it is not installed."""
     try:
         return metadata.version(package)
     except metadata.PackageNotFoundError:
@@ -67,6 +69,8 @@ def version_of(package: str) -> str | None:
 
 
 def versions() -> dict[str, str | None]:
+    """The installed versions of the packages a build depends on (None: not installed), recorded in manifests,
+    benchmarks and the build key."""
     return {p: version_of(p) for p in _PACKAGES}
 
 

@@ -109,6 +109,11 @@ def fast_note(name: str, pretrained: bool = True) -> str:
 
 
 def classifier(name: str, pretrained: bool = True, fast: bool = False) -> Classifier:
+    """The classifier for a model: `fast_classifier` when fast, else `get_classifier`.
+
+    Raises:
+        FastPathUnavailable: fast, and no fast file of the model passes the fidelity gate on this CPU.
+    """
     return fast_classifier(name, pretrained) if fast else get_classifier(name, pretrained)
 
 

@@ -19,6 +19,7 @@ EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
 
 @dataclass
 class Fidelity:
+    """How a file's answers compare with eager fp32's on the same images: agreement, logit differences, accuracy."""
     images: int
     top1_agreement: float           # fraction of images whose top-1 label matches eager fp32
     max_abs_logit_diff: float
@@ -29,6 +30,7 @@ class Fidelity:
 
 @dataclass
 class ProbeImages:
+    """The images fidelity is measured on, with their labels when they have them, and where they came from."""
     images: list[Image.Image]
     targets: list[int] | None       # label indices, with an ImageFolder
     source: str
@@ -40,6 +42,18 @@ def spread(items: list, n: int) -> list:
 
 
 def folder_images(root: str | Path, labels: list[str], model: str, limit: int) -> ProbeImages:
+    """At most `limit` images of an ImageFolder, spread over its classes, with their label indices.
+
+    Args:
+        root: ImageFolder root, `ROOT/<class>/*`.
+        labels: the model's labels, which must name every class folder.
+        model: the model's name, for the error message.
+        limit: images at most.
+
+    Raises:
+        FileNotFoundError: ROOT is not a folder.
+        ConfigError: ROOT holds no class folders or no images, or a class folder is not one of the labels.
+    """
     items, classes = list_image_folder(root)
     items = spread(items, limit)
     targets = class_targets(classes, labels, model)
@@ -47,6 +61,8 @@ def folder_images(root: str | Path, labels: list[str], model: str, limit: int) -
 
 
 def example_images(limit: int) -> ProbeImages:
+    """At most `limit` unlabelled images from the repository's examples/; without it (an installed package),
+    up to 8 smooth random images, the same on every call."""
     paths = sorted(p for p in EXAMPLES_DIR.glob("*") if p.suffix.lower() in IMAGE_SUFFIXES) \
         if EXAMPLES_DIR.is_dir() else []
     if paths:
@@ -67,12 +83,14 @@ class Probe:
 
     @classmethod
     def of(cls, model: nn.Module, preprocess: Callable, images: ProbeImages) -> "Probe":
+        """Preprocess each image and record the eager model's logits for them (batches of 32, no grad)."""
         pixels = [preprocess([im]) for im in images.images]
         with torch.no_grad():
             reference = torch.cat([model(torch.cat(pixels[i:i + 32])).float() for i in range(0, len(pixels), 32)])
         return cls(pixels, reference, images.targets, images.source)
 
     def accuracy(self, logits: torch.Tensor) -> float | None:
+        """Top-1 accuracy of logits (N, num_labels) against the targets; None for unlabelled images."""
         return (logits.argmax(1) == torch.tensor(self.targets)).float().mean().item() if self.targets else None
 
     def measure(self, run: Callable[[torch.Tensor], torch.Tensor]) -> Fidelity:

@@ -13,6 +13,16 @@ MANIFEST = "manifest.json"
 
 @dataclass
 class FileEntry:
+    """One variant file of a build: what it is, whether it built, and how faithful it is.
+
+    Attributes:
+        file: the variant's file name (export.VARIANTS).
+        passes: the export and optimization passes that ran.
+        notes: the builder's remarks about the file.
+        sha256: of the file itself, not its companion files.
+        fidelity: measured in the file's own runtime against eager fp32; None unless it built.
+        build_s: seconds the build took.
+    """
     file: str
     format: str
     runtime: str
@@ -30,6 +40,16 @@ class FileEntry:
 
 @dataclass
 class Manifest:
+    """A build folder's record: the model and weights, the engine and library versions, the fidelity images,
+    and one FileEntry per variant.
+
+    Attributes:
+        engine: the quantized engine of int8 TorchScript.
+        build_key: `build.build_key` of the config it was built from.
+        versions: the installed versions of the packages a build depends on.
+        input_shape: the model's input, (1, 3, H, W).
+        eager_accuracy: top-1 of the eager fp32 model on the fidelity images; None when they are unlabelled.
+    """
     model: str
     pretrained: bool                # False: architecture only, random weights
     origin: str                     # where the weights came from: embedded, cache, hub, local or random
@@ -44,6 +64,7 @@ class Manifest:
     cpu: dict = field(default_factory=dict)     # the CPU it was built and measured on, and its precision plan
 
     def to_dict(self) -> dict:
+        """The manifest as JSON data."""
         return asdict(self)
 
     @classmethod
@@ -61,6 +82,7 @@ class Manifest:
 
     @property
     def weights_label(self) -> str:
+        """The weights in words: "pretrained" or "architecture only"."""
         return "pretrained" if self.pretrained else "architecture only"
 
     def passing(self) -> list[FileEntry]:
@@ -69,6 +91,7 @@ class Manifest:
 
     @property
     def failed(self) -> list[str]:
+        """The names of the files that failed to build."""
         return [f.file for f in self.files if f.status == "failed"]
 
     def rows(self) -> list[dict]:

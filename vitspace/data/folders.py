@@ -28,6 +28,7 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".ti
 
 @dataclass
 class TensorDataset:
+    """Images and their class indices in memory, with the class names the indices refer to."""
     images: torch.Tensor    # (N, 3, H, W) uint8
     labels: torch.Tensor    # (N,) int64
     classes: tuple[str, ...]

@@ -37,6 +37,8 @@ class AttentionTaps:
 
 @dataclass
 class Attended:
+    """What one forward gave: the logits, every layer's attention, DeiT's head logits (empty for other models),
+    and the tokens before the patches (class[, distillation])."""
     logits: torch.Tensor                    # (B, num_labels)
     attentions: list[torch.Tensor]          # per layer, first first: (B, heads, N, N), rows sum to 1
     heads: dict[str, torch.Tensor]          # DeiT: "class" and "distillation" logits (B, num_labels)

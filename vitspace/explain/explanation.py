@@ -24,19 +24,23 @@ TOP = 3
 
 @dataclass
 class HeadAnswer:
+    """One answer in an explanation, of a head, the whole model or its teacher: its top 3 labels."""
     name: str                           # "class", "distillation", "model" (what the model answers) or a teacher
     top3: list[tuple[str, float]]       # (label, probability), best first
 
     @property
     def label(self) -> str:
+        """The top-1 label."""
         return self.top3[0][0]
 
     def to_dict(self) -> dict:
+        """The answer as JSON data."""
         return {"name": self.name, "top3": [{"label": label, "score": s} for label, s in self.top3]}
 
 
 @dataclass
 class Explanation:
+    """One image's attention maps, one per token before the patches, with the answers they explain."""
     model: str
     method: str
     maps: dict[str, np.ndarray]         # token name -> (patch rows, patch columns), >= 0, sums to 1
@@ -48,6 +52,7 @@ class Explanation:
 
     @property
     def grid(self) -> tuple[int, int]:
+        """The maps' shape: (patch rows, patch columns)."""
         return next(iter(self.maps.values())).shape
 
     @property
@@ -56,6 +61,7 @@ class Explanation:
         return len({h.label for h in self.heads}) == 1 if len(self.heads) > 1 else None
 
     def to_dict(self, decimals: int = 6) -> dict:
+        """The explanation as JSON data, the maps rounded to `decimals` (without the logits and the view)."""
         return {"model": self.model, "method": self.method, "grid": list(self.grid),
                 "maps": {t: np.round(m, decimals).tolist() for t, m in self.maps.items()},
                 "answer": self.answer.to_dict(), "heads": [h.to_dict() for h in self.heads], "agree": self.agree,

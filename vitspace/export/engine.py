@@ -32,6 +32,7 @@ def pick_engine(requested: str = "auto") -> str:
 
 @contextmanager
 def quantized_engine(engine: str):
+    """Run a block with torch's quantized engine set to `engine` (yielded), restoring the previous one after."""
     previous = torch.backends.quantized.engine
     torch.backends.quantized.engine = engine
     try:

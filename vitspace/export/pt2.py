@@ -51,6 +51,7 @@ def quantize_x86(model: nn.Module, *, example: torch.Tensor, calibration: list[t
 
 
 def export_batched(model: nn.Module, example: torch.Tensor) -> "torch.export.ExportedProgram":
+    """torch.export of the model with a dynamic batch size (1 to 1024); `example` is one input (1, 3, H, W)."""
     # batch 2 in the example: export specialises a size of 1 into a constant
     batch = torch.export.Dim("batch", min=1, max=1024)
     return torch.export.export(model, (torch.cat([example] * 2),), dynamic_shapes=({0: batch},))

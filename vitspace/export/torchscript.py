@@ -24,6 +24,7 @@ def quantize_int8(model: nn.Module) -> nn.Module:
 
 
 def xnnpack_enabled() -> bool:
+    """Whether this torch build has XNNPACK, which optimize_for_mobile needs."""
     import torch.backends.xnnpack
     return bool(torch.backends.xnnpack.enabled)
 

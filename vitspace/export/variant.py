@@ -30,6 +30,7 @@ class BuildContext:
     made: dict[str, Any] = field(default_factory=dict)
 
     def once(self, key: str, make: Callable[[], Any]) -> Any:
+        """make(), kept under `key` so that the builders that need the same result make it once."""
         if key not in self.made:
             self.made[key] = make()
         return self.made[key]
@@ -37,12 +38,14 @@ class BuildContext:
 
 @dataclass
 class Built:
+    """What a variant's build reports: the passes that ran, in order, and notes for the manifest."""
     passes: list[str]
     notes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class Variant:
+    """A deployable file: how to build it, load it and show it; each backend registers its own."""
     file: str                                       # file name in the build folder
     format: str                                     # torchscript, executorch, onnx, pt2, openvino, ...
     runtime: str                                    # what loads and runs it
@@ -63,6 +66,7 @@ class Variant:
 
     @property
     def files(self) -> tuple[str, ...]:
+        """The file and its companions."""
         return (self.file, *self.companions)
 
 
@@ -70,6 +74,7 @@ VARIANTS: dict[str, Variant] = {}
 
 
 def register(variant: Variant) -> Variant:
+    """Add a variant to VARIANTS, replacing one of the same file, and keep VARIANTS sorted by order; returns it."""
     ordered = sorted([*(v for v in VARIANTS.values() if v.file != variant.file), variant], key=lambda v: v.order)
     VARIANTS.clear()
     VARIANTS.update((v.file, v) for v in ordered)
@@ -77,6 +82,7 @@ def register(variant: Variant) -> Variant:
 
 
 def default_files() -> tuple[str, ...]:
+    """The files built when none are named: the registered variants with `default` set, in order."""
     return tuple(f for f, v in VARIANTS.items() if v.default)
 
 
@@ -86,12 +92,29 @@ def files_of(file: str) -> tuple[str, ...]:
 
 
 def get_variant(file: str) -> Variant:
+    """The registered variant of a file name.
+
+    Raises:
+        ConfigError: no variant builds that file.
+    """
     if file not in VARIANTS:
         raise ConfigError(f"unknown variant file {file!r}; known: {', '.join(VARIANTS)}")
     return VARIANTS[file]
 
 
 def require(module: str, package: str):
+    """Import an optional runtime's module.
+
+    Args:
+        module: the module to import.
+        package: the pip package that provides it, for the message.
+
+    Returns:
+        The module.
+
+    Raises:
+        MissingBackendError: it cannot be imported; the message says what to install.
+    """
     try:
         return importlib.import_module(module)
     except ImportError as e:
@@ -117,6 +140,8 @@ def usage_snippet(file: str | Path, *, input_size: int = 224) -> str:
 
 @contextmanager
 def expected_deprecations():
+    """Silence, within the block, the deprecation warnings of TorchScript, the lite interpreter and torch.ao
+    quantization."""
     # TorchScript, the lite interpreter and torch.ao quantization are deprecated upstream in favour of
     # ExecuTorch; building them anyway is the point of these backends, so their warnings are noise here
     with warnings.catch_warnings():

@@ -18,6 +18,7 @@ __all__ = ["StudentConfig", "ConvStem", "ResNetCifar", "vit_student", "deit_stud
 
 @dataclass(frozen=True)
 class StudentConfig:
+    """The size of a ViT or DeiT student; `conv_stem` False: timm's plain patchify layer instead of ConvStem."""
     img_size: int = 32
     patch_size: int = 4     # 8x8 = 64 patches
     embed_dim: int = 192
@@ -81,6 +82,7 @@ class _Residual(nn.Module):
         self.body = nn.Sequential(_conv_bn(c, c), _conv_bn(c, c))
 
     def forward(self, x):
+        """x plus the two conv-BN-ReLU layers' output."""
         return x + self.body(x)
 
 
@@ -106,6 +108,7 @@ class ResNetCifar(nn.Module):
         self.scale = 0.125  # logit scale from the ResNet-9 recipe: keeps early softmax soft
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits (B, num_classes) of images (B, 3, 32, 32); in eval mode with flip_tta, averaged with the mirror's."""
         if self.flip_tta and not self.training:
             return (self._logits(x) + self._logits(x.flip(3))) / 2
         return self._logits(x)

@@ -23,6 +23,8 @@ def create_model(name: str, pretrained: bool = True, seed: int | None = 0) -> nn
 
 @dataclass
 class ModelInfo:
+    """What a registered model is, without loading its weights: the registry's entry, its parameter and label
+    counts, and where its weights would come from."""
     name: str
     family: str
     source: str                 # hub or embedded
@@ -35,10 +37,16 @@ class ModelInfo:
 
     @property
     def available(self) -> bool:
+        """Whether its weights can be had here."""
         return self.origin != "unavailable"
 
 
 def model_info(name: str) -> ModelInfo:
+    """A registered model's info; the architecture is built on the meta device (no memory, no weights).
+
+    Raises:
+        UnknownModelError: the name is not registered.
+    """
     spec = get_spec(name)
     with torch.device("meta"):  # shapes only: no memory, no random init
         model = spec.build()

@@ -14,9 +14,11 @@ class HFLogits(nn.Module):
 
     @property
     def config(self):
+        """The transformers model's config."""
         return self.hf.config
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        """Logits (B, num_labels) of preprocessed pixels (B, 3, H, W)."""
         return self.hf(pixel_values=pixel_values).logits
 
 
@@ -28,6 +30,7 @@ def hf_classes(kind: str):
 
 
 def imagenet_labels() -> dict[int, str]:
+    """ImageNet-1k's 1000 class descriptions by index, from timm (comma-separated synonyms)."""
     from timm.data import ImageNetInfo
     info = ImageNetInfo()
     return {i: info.index_to_description(i) for i in range(1000)}

@@ -22,6 +22,7 @@ IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 @dataclass(frozen=True)
 class ModelSpec:
+    """A registered model: its architecture, where its weights live, and how its inputs are preprocessed."""
     name: str
     family: str                             # "vit", "deit" or "cnn"
     source: str                             # "hub" (Hugging Face) or "embedded" (weights in this package)
@@ -36,6 +37,7 @@ class ModelSpec:
 
     @property
     def weights_file(self) -> Path:
+        """Where an embedded model's weights are: WEIGHTS_DIR/<name>.safetensors."""
         return WEIGHTS_DIR / f"{self.name}.safetensors"
 
 
@@ -43,15 +45,22 @@ _REGISTRY: dict[str, ModelSpec] = {}
 
 
 def register(spec: ModelSpec) -> ModelSpec:
+    """Add a model to the registry under its name, replacing one of the same name; returns the spec."""
     _REGISTRY[spec.name] = spec
     return spec
 
 
 def list_models() -> list[str]:
+    """The registered model names, in the order they were registered."""
     return list(_REGISTRY)
 
 
 def get_spec(name: str) -> ModelSpec:
+    """The registry's spec of a model.
+
+    Raises:
+        UnknownModelError: the name is not registered.
+    """
     try:
         return _REGISTRY[name]
     except KeyError:

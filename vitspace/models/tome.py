@@ -83,6 +83,7 @@ class _FusedQKV(nn.Module):
         self.heads, self.scale = attn.num_heads, attn.scale
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(q, k, v) of tokens (B, N, C), each (B, heads, N, head dim), q and k normed."""
         b, n, _ = x.shape
         q, k, v = self.qkv(x).reshape(b, n, 3, self.heads, -1).permute(2, 0, 3, 1, 4).unbind(0)  # (B, H, N, d)
         return self.q_norm(q), self.k_norm(k), v
@@ -97,6 +98,7 @@ class _SplitQKV(nn.Module):
         self.heads, self.scale = attn.num_attention_heads, attn.scaling
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(q, k, v) of tokens (B, N, C), each (B, heads, N, head dim)."""
         b, n, _ = x.shape
         return tuple(p(x).view(b, n, self.heads, -1).transpose(1, 2) for p in (self.q_proj, self.k_proj, self.v_proj))
 
@@ -115,11 +117,13 @@ class ToMeBlock(nn.Module):
 
     @classmethod
     def from_timm(cls, block: nn.Module, r: int, protected: int) -> "ToMeBlock":
+        """A ToMe block sharing the layers of a timm ViT block."""
         return cls(norm1=block.norm1, qkv=_FusedQKV(block.attn), proj=block.attn.proj, attn_norm=block.attn.norm,
                    ls1=block.ls1, norm2=block.norm2, mlp=block.mlp, ls2=block.ls2, r=r, protected=protected)
 
     @classmethod
     def from_hf(cls, layer: nn.Module, r: int, protected: int) -> "ToMeBlock":
+        """A ToMe block sharing the layers of a transformers ViT/DeiT layer."""
         return cls(norm1=layer.layernorm_before, qkv=_SplitQKV(layer.attention), proj=layer.attention.o_proj,
                    norm2=layer.layernorm_after, mlp=layer.mlp, r=r, protected=protected)
 
@@ -146,6 +150,7 @@ class ToMeViT(nn.Module):
         self.tokens = tokens                # leaving each block
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Logits (B, num_labels) of preprocessed pixels (B, 3, H, W)."""
         x, size = self.embed(pixels), None
         for block in self.blocks:
             x, size = block(x, size)
@@ -154,18 +159,22 @@ class ToMeViT(nn.Module):
 
 class _TimmToMe(ToMeViT):
     def embed(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Tokens (B, N, C) entering the first block: patch embedding, prefix tokens and position embedding."""
         m = self.model
         return m.norm_pre(m.patch_drop(m._pos_embed(m.patch_embed(pixels))))
 
     def classify(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits from the last block's tokens: the model's own norm and head."""
         return self.model.forward_head(self.model.norm(x))  # reads the protected tokens only
 
 
 class _HFToMe(ToMeViT):
     def embed(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Tokens (B, N, C) entering the first layer: the model's own embeddings."""
         return self.model.hf.base_model.embeddings(pixels)
 
     def classify(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits from the last layer's tokens: the final layernorm and the classifier (DeiT: mean of both heads)."""
         hf = self.model.hf
         x = hf.base_model.layernorm(x)
         if hasattr(hf, "distillation_classifier"):  # DeiT with teacher: mean of both heads, as its forward

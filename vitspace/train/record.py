@@ -104,6 +104,12 @@ class Trained:
 
     @classmethod
     def from_json(cls, meta: dict) -> Trained:
+        """The training of a weights JSON (`train.weights.save_weights`, evaluated by `install`): epochs and CPU
+        hours from its history, top-1 from its evaluation (None when it was installed unevaluated).
+
+        Raises:
+            UnknownModelError: its model is not in the registry.
+        """
         threads = (meta.get("train_config") or {}).get("threads")
         history = meta.get("history") or []
         ps = parts(history, threads)

@@ -34,10 +34,12 @@ def staged_files(folder: str | Path, names: list[str]):
 
 
 def write_text(path: str | Path, text: str) -> None:
+    """Write text at `path` atomically: readers see the old file or the whole new one."""
     with staged(path) as tmp:
         tmp.write_text(text)
 
 
 def write_bytes(path: str | Path, data: bytes) -> None:
+    """Write bytes at `path` atomically: readers see the old file or the whole new one."""
     with staged(path) as tmp:
         tmp.write_bytes(data)

@@ -19,6 +19,7 @@ FLAGS = ("avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8", "amx_bf16", "amx_
 
 @dataclass(frozen=True)
 class CpuInfo:
+    """This machine's CPU: architecture, vendor, model name, ATen's kernel level and its int8/bf16 flags."""
     arch: str                   # platform.machine(): x86_64, aarch64, ...
     vendor: str                 # GenuineIntel, AuthenticAMD; empty where unknown
     model: str                  # "AMD EPYC 9654 96-Core Processor"
@@ -40,6 +41,7 @@ def parse_cpuinfo(text: str) -> tuple[str, str, tuple[str, ...]]:
 
 @lru_cache(maxsize=1)
 def cpu_info() -> CpuInfo:
+    """This machine's CPU, read once from /proc/cpuinfo (without it: no vendor or flags)."""
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:  # not Linux
@@ -89,12 +91,14 @@ class PrecisionPlan:
     bf16: bool                  # bf16 only where it is native; emulated it ran 7x slower than fp32
 
     def describe(self) -> dict[str, str]:
+        """The plan in words: int8 activations and bf16, each with its reason."""
         return {"int8_activations": "7-bit (reduce_range): no VNNI, int8 dot products could saturate"
                 if self.int8_reduce_range else "8-bit: VNNI int8 dot products",
                 "bf16": "native" if self.bf16 else "not used: this CPU would emulate it (slower than fp32)"}
 
 
 def precision_plan(info: CpuInfo | None = None) -> PrecisionPlan:
+    """The precision plan of a CPU (default: this one): 7-bit int8 activations without VNNI, bf16 only if native."""
     info = info or cpu_info()
     return PrecisionPlan(int8_reduce_range=not int8_vnni(info), bf16=native_bf16(info))
 

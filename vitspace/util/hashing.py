@@ -7,6 +7,13 @@ __all__ = ["file_digest", "config_key", "stat_identity"]
 
 
 def file_digest(path: str | Path, algo: str = "sha256", prefix: bytes = b"") -> str:
+    """A file's hex digest, read in 1 MiB chunks.
+
+    Args:
+        path: the file.
+        algo: a hashlib algorithm name.
+        prefix: bytes hashed before the file's (a git blob header, for git's sha1).
+    """
     h = hashlib.new(algo, prefix)
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):

@@ -28,6 +28,8 @@ class Memo:
         self._locks = KeyLocks()
 
     def get(self, key: Hashable, make: Callable[[], T]) -> T:
+        """The value of `key`, made with make() the first time; concurrent first callers of one key wait for one
+        make(). A make() that raises keeps nothing, so the next call tries again."""
         if key in self._values:
             return self._values[key]
         with self._locks(key):
