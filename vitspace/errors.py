@@ -5,6 +5,7 @@ so code that catches ValueError or KeyError keeps working. Commands print the me
 the app shows it as one sentence.
 """
 import functools
+import os
 import sys
 
 __all__ = ["VitspaceError", "ConfigError", "ImageError", "UnknownModelError", "WeightsUnavailableError",
@@ -68,12 +69,18 @@ def reason(e: BaseException) -> str:
 
 
 def command(main):
-    """A command's main: a VitspaceError (or a missing file) becomes `error: message` and exit status 2."""
+    """A command's main: a VitspaceError (or a missing file) becomes `error: message` and exit status 2; a reader
+    that closes the pipe early (`| head`) ends it quietly."""
     @functools.wraps(main)
     def run(argv=None) -> int:
         try:
-            return main(argv)
+            status = main(argv)
+            sys.stdout.flush()  # inside the try: a closed pipe fails here, not at exit
+            return status
         except (VitspaceError, FileNotFoundError) as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
+        except BrokenPipeError:  # `... | head`: the reader left; say nothing (the Python docs' recipe)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 1
     return run
