@@ -9,8 +9,8 @@ import os
 import sys
 
 __all__ = ["VitspaceError", "ConfigError", "ImageError", "UnknownModelError", "WeightsUnavailableError",
-           "MissingBackendError", "FastPathUnavailable", "ExplainError", "CardError", "CardMetadataError",
-           "PublishError", "command", "reason"]
+           "UnsupportedModelError", "MissingBackendError", "FastPathUnavailable", "ExplainError", "CardError",
+           "CardMetadataError", "PublishError", "command", "reason"]
 
 
 class VitspaceError(Exception):
@@ -26,10 +26,14 @@ class ImageError(VitspaceError, ValueError):
 
 
 class UnknownModelError(VitspaceError, KeyError):
-    """A model name the registry does not know; the message lists the known ones."""
+    """A model name that is neither registered, nor a Hub model, nor a folder; the message says how to name one."""
 
     def __str__(self) -> str:
         return self.args[0]
+
+
+class UnsupportedModelError(VitspaceError, ValueError):
+    """A model that is not a ViT or DeiT image classifier vitspace can run; the message says what is supported."""
 
 
 class WeightsUnavailableError(VitspaceError, RuntimeError):

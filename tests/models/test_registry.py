@@ -12,7 +12,7 @@ from torchvision.transforms import v2 as T
 import vitspace as vs
 from vitspace.classify import classifier as clf_mod
 from vitspace.classify.classifier import build_preprocess
-from vitspace.models import loading
+from vitspace.models import hub
 from vitspace.models.__main__ import main as models_main
 from vitspace.util.once import Memo
 
@@ -136,7 +136,7 @@ def test_hub_model_fails_fast_when_the_hub_is_unreachable(monkeypatch):
     from huggingface_hub import constants
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")  # nothing listens on port 9
-    monkeypatch.setattr(loading, "_probe", None)
+    monkeypatch.setattr(hub, "_probe", None)
     t0 = time.monotonic()
     assert vs.default_pair() == ("vit-tiny-cifar10", "deit-tiny-cifar10")
     with pytest.raises(vs.WeightsUnavailableError, match="unreachable"):

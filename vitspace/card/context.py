@@ -8,7 +8,7 @@ from huggingface_hub import EvalResult, ModelCardData
 from ..errors import CardError
 from ..export import VARIANTS
 from ..models.labels import model_labels
-from ..models.registry import get_spec
+from ..models.resolve import resolve
 from . import sections
 from ._format import pct
 from .sources import load_benchmark, load_manifest, load_training, preprocessing_steps
@@ -145,7 +145,7 @@ def card_context(model: str, artifacts_dir: str | Path, benchmark: str | Path | 
         UnknownModelError: MODEL is not in the registry.
         CardError: the build or the benchmark is missing, unreadable, or of another model.
     """
-    spec = get_spec(model)
+    spec = resolve(model)
     manifest = load_manifest(artifacts_dir)
     if manifest.model != spec.name:
         raise CardError(f"{artifacts_dir} holds a build of {manifest.model}, not {spec.name}")

@@ -30,7 +30,8 @@ from ..compress.manifest import MANIFEST, Manifest, read_manifest
 from ..errors import PublishError
 from ..export import files_of
 from ..models.labels import model_labels
-from ..models.registry import ModelSpec, get_spec
+from ..models.registry import ModelSpec
+from ..models.resolve import resolve
 from ..util.hashing import file_digest
 from ..util.paths import builds_root
 from .build import build_card, card_images
@@ -389,7 +390,7 @@ def publish(cfg: PublishConfig, *, dry_run: Path | None = None,
     """
     say = progress or (lambda message: None)
     check_repo_id(cfg.repo_id)
-    spec = get_spec(cfg.model)
+    spec = resolve(cfg.model)
     token = None if dry_run else resolve_token()  # before the build: a missing token should not cost one
     artifacts = ensure_artifacts(cfg.model, cfg.artifacts, say)
     card = build_card(cfg.model, artifacts, cfg.benchmark, repo_id=cfg.repo_id)

@@ -2,7 +2,6 @@
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable
 
 import torch
@@ -11,8 +10,9 @@ from torch import nn
 
 from ..data.images import load_image
 from ..models.labels import model_labels
-from ..models.loading import load_local_hf, load_module, weights_origin
+from ..models.loading import load_module, weights_origin
 from ..models.registry import ModelSpec, get_spec
+from ..models.resolve import resolve
 from ..util.once import Memo
 from .batching import Batcher
 
@@ -64,7 +64,7 @@ def build_preprocess(spec: ModelSpec, processor=None) -> Callable[[list[Image.Im
     if processor is None and spec.processor:
         import transformers
         kwargs = dict(spec.processor)
-        processor = getattr(transformers, kwargs.pop("class"))(**kwargs)
+        processor = getattr(transformers, kwargs.pop("class")).from_dict(kwargs)
     if processor is not None:
         return lambda images: processor(images=images, return_tensors="pt")["pixel_values"]
     from timm.data import create_transform, resolve_data_config
@@ -121,11 +121,7 @@ def batched_logits(clf: Classifier, image: Image.Image) -> Future:
 
 
 def _load(name: str, pretrained: bool) -> Classifier:
-    if Path(name).is_dir():
-        module, processor = load_local_hf(name)
-        spec = ModelSpec(str(name), "local", "local", build=lambda: module, description=f"local model at {name}")
-        return Classifier(spec, module, build_preprocess(spec, processor), model_labels(spec, module), True, "local")
-    spec = get_spec(name)
+    spec = resolve(name)
     origin = weights_origin(spec) if pretrained else "random"
     module = load_module(spec, pretrained=pretrained)
     processor = _hub_processor(spec, origin) if pretrained and spec.source == "hub" else None
@@ -133,11 +129,14 @@ def _load(name: str, pretrained: bool) -> Classifier:
 
 
 def _hub_processor(spec: ModelSpec, origin: str):
-    """The repository's own image processor; the registry's copy of its settings if it cannot be fetched."""
+    """The repository's own image processor; the spec's copy of its settings if it cannot be fetched."""
+    if spec.library != "transformers":
+        return None
     from transformers import AutoImageProcessor
     try:
-        return AutoImageProcessor.from_pretrained(spec.repo_id, local_files_only=origin == "cache")
-    except OSError:
+        return AutoImageProcessor.from_pretrained(spec.repo_id, revision=spec.revision,
+                                                  local_files_only=origin == "cache")
+    except (OSError, ValueError):
         return None
 
 
@@ -145,7 +144,7 @@ _loaded = Memo()
 
 
 def get_classifier(name: str, pretrained: bool = True) -> Classifier:
-    """The classifier for a registry name (or a local transformers folder), loaded once per process;
+    """The classifier of a model (a registered name, a Hub id or a folder), loaded once per process;
     concurrent first requests load it once, other models load in parallel."""
     return _loaded.get((name, pretrained), lambda: _load(name, pretrained))
 

@@ -1,7 +1,7 @@
 """A comparison for people: each model's confidences, and a Markdown table of the models' answers."""
 from collections.abc import Sequence
 
-from ..models.registry import get_spec
+from ..models.resolve import resolve
 from .classifier import Comparison, Prediction
 
 __all__ = ["HEADER", "SHARED_BATCH", "confidences", "answers_table", "about_models", "summary"]
@@ -23,7 +23,7 @@ def answers_table(predictions: Sequence[Prediction]) -> str:
 
 def about_models(models: Sequence[str]) -> str:
     """A bullet per registry model, each named once: its description (a DeiT student names its teacher)."""
-    return "\n".join(f"- **{m}**: {get_spec(m).description}" for m in dict.fromkeys(models))
+    return "\n".join(f"- **{m}**: {resolve(m).description}" for m in dict.fromkeys(models))
 
 
 def summary(c: Comparison, fast_notes: Sequence[str] = (), models: Sequence[str] = ()) -> str:

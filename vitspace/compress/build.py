@@ -29,7 +29,7 @@ from ..export import (
     pick_engine,
     quantized_engine,
 )
-from ..models.registry import get_spec
+from ..models.resolve import resolve
 from ..util import atomic
 from ..util.cpuinfo import cpu_record, machine_class
 from ..util.hashing import config_key, file_digest, stat_identity
@@ -78,17 +78,17 @@ def weights_identity(model: str, pretrained: bool) -> str:
     """Which weights a build would use, without loading them: a file's path, size and mtime."""
     if not pretrained:
         return "random"
-    if Path(model).is_dir():
-        return ";".join(stat_identity(p) for p in sorted(Path(model).iterdir()) if p.is_file())
-    spec = get_spec(model)
+    spec = resolve(model)
+    if spec.source == "local":
+        return ";".join(stat_identity(p) for p in sorted(spec.folder.iterdir()) if p.is_file())
     if spec.source == "embedded":
         return stat_identity(spec.weights_file) if spec.weights_file.exists() else "missing"
     from huggingface_hub import try_to_load_from_cache
     for name in ("model.safetensors", "pytorch_model.bin"):
-        cached = try_to_load_from_cache(spec.repo_id, name)
+        cached = try_to_load_from_cache(spec.repo_id, name, revision=spec.revision)
         if isinstance(cached, str):  # .../snapshots/<commit>/<file>: names the revision
             return stat_identity(Path(cached))
-    return f"hub:{spec.repo_id}"
+    return f"hub:{spec.repo_id}@{spec.revision or 'main'}"
 
 
 def build_key(config: CompressConfig) -> str:

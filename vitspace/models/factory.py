@@ -7,7 +7,7 @@ from torch import nn
 
 from .labels import model_labels
 from .loading import load_module, weights_origin
-from .registry import get_spec
+from .resolve import resolve
 
 __all__ = ["create_model", "ModelInfo", "model_info"]
 
@@ -18,7 +18,7 @@ def create_model(name: str, pretrained: bool = True, seed: int | None = 0) -> nn
     pretrained=False builds the architecture offline with random weights, drawn from `seed` (None: from
     torch's global generator, as a training run seeds it).
     """
-    return load_module(get_spec(name), pretrained=pretrained, seed=seed)
+    return load_module(resolve(name), pretrained=pretrained, seed=seed)
 
 
 @dataclass
@@ -47,7 +47,7 @@ def model_info(name: str) -> ModelInfo:
     Raises:
         UnknownModelError: the name is not registered.
     """
-    spec = get_spec(name)
+    spec = resolve(name)
     with torch.device("meta"):  # shapes only: no memory, no random init
         model = spec.build()
     return ModelInfo(name, spec.family, spec.source, spec.repo_id, sum(p.numel() for p in model.parameters()),

@@ -1,13 +1,6 @@
-"""Weights: embedded safetensors in this package, or the Hugging Face Hub and its local cache.
-
-Hub loading fails fast: a model whose files are not cached is fetched only when the Hub answers a
-2-second probe, so an offline machine gets a clear message at once instead of minutes of retries.
-"""
-import socket
-import threading
-import time
+"""Weights: embedded safetensors in this package, a folder, or the Hugging Face Hub and its local cache."""
+import json
 from pathlib import Path
-from urllib.parse import urlparse
 
 import torch
 from safetensors.torch import load_file
@@ -15,50 +8,48 @@ from torch import nn
 
 from ..errors import WeightsUnavailableError
 from .hf import HFLogits, hf_classes
+from .hub import hub_file, hub_reachable, offline_reason
 from .registry import ModelSpec
+from .resolve import TRANSFORMERS_CLASSES
 
-__all__ = ["load_module", "weights_origin", "hub_reachable", "load_local_hf"]
+__all__ = ["load_module", "weights_origin"]
 
 _HUB_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
-_probe_lock = threading.Lock()
-_probe: tuple[float, bool] | None = None
-
-
-def hub_reachable(timeout: float = 2.0, ttl: float = 60.0) -> bool:
-    """Whether the Hub endpoint accepts a TCP connection; remembered for `ttl` seconds."""
-    global _probe
-    from huggingface_hub import constants
-    if constants.HF_HUB_OFFLINE:
-        return False
-    with _probe_lock:
-        if _probe and time.monotonic() - _probe[0] < ttl:
-            return _probe[1]
-        url = urlparse(constants.ENDPOINT)
-        try:
-            socket.create_connection((url.hostname, url.port or (443 if url.scheme == "https" else 80)),
-                                     timeout=timeout).close()
-            ok = True
-        except OSError:
-            ok = False
-        _probe = (time.monotonic(), ok)
-        return ok
-
-
-def _cached(repo_id: str) -> bool:
+def _cached_weights(spec: ModelSpec) -> Path | None:
+    """The cached weights file of a Hub model (config.json beside it), or None."""
     from huggingface_hub import try_to_load_from_cache
-    has = lambda f: isinstance(try_to_load_from_cache(repo_id, f), str)  # noqa: E731
-    return has("config.json") and any(has(f) for f in _HUB_WEIGHT_FILES)
+    found = lambda f: try_to_load_from_cache(spec.repo_id, f, revision=spec.revision)  # noqa: E731
+    if not isinstance(found("config.json"), str):
+        return None
+    return next((Path(w) for w in map(found, _HUB_WEIGHT_FILES) if isinstance(w, str)), None)
 
 
 def weights_origin(spec: ModelSpec) -> str:
-    """Where the weights come from right now: "embedded", "cache", "hub", or "unavailable"."""
+    """Where the weights come from right now: "embedded", "local", "cache", "hub", or "unavailable"."""
     if spec.source == "embedded":
         return "embedded" if spec.weights_file.exists() else "unavailable"
-    if _cached(spec.repo_id):
+    if spec.source == "local":
+        return "local"
+    if _cached_weights(spec) is not None:
         return "cache"
     return "hub" if hub_reachable() else "unavailable"
+
+
+def _hub_folder(spec: ModelSpec) -> Path:
+    """The snapshot folder of a Hub model with its config and weights, downloaded if they are not cached."""
+    cached = _cached_weights(spec)
+    if cached is not None:
+        return cached.parent
+    if not hub_reachable():
+        raise _unavailable(spec, offline_reason())
+    hub_file(spec.repo_id, "config.json", spec.revision)
+    for weights in _HUB_WEIGHT_FILES:
+        path = hub_file(spec.repo_id, weights, spec.revision, required=False)
+        if path is not None:
+            return path.parent
+    raise WeightsUnavailableError(f"{spec.name}: the repository has no weights ({' or '.join(_HUB_WEIGHT_FILES)})")
 
 
 def _unavailable(spec: ModelSpec, why: str) -> WeightsUnavailableError:
@@ -70,17 +61,29 @@ def _unavailable(spec: ModelSpec, why: str) -> WeightsUnavailableError:
         f"as the model name. Architecture-only use (random weights) needs no download.")
 
 
-def _load_hub(spec: ModelSpec) -> nn.Module:
-    _, model_cls = hf_classes(spec.family)
-    status = weights_origin(spec)
-    if status == "unavailable":
-        from huggingface_hub import constants
-        why = "HF_HUB_OFFLINE=1 is set" if constants.HF_HUB_OFFLINE else f"{constants.ENDPOINT} is unreachable"
-        raise _unavailable(spec, why)
+def _load_transformers(spec: ModelSpec, folder: Path) -> nn.Module:
+    import transformers
+    arch = (json.loads((folder / "config.json").read_text()).get("architectures") or [None])[0]
+    model_cls = getattr(transformers, arch) if arch in TRANSFORMERS_CLASSES else hf_classes(spec.family)[1]
+    return HFLogits(model_cls.from_pretrained(str(folder), local_files_only=True))
+
+
+def _load_timm(spec: ModelSpec, folder: Path) -> nn.Module:
+    import timm
+    return timm.create_model(f"local-dir:{folder}", pretrained=True)
+
+
+_LOADERS = {"transformers": _load_transformers, "timm": _load_timm}
+
+
+def _load_saved(spec: ModelSpec) -> nn.Module:
+    """A Hub or local model, from its folder (a Hub model's is its snapshot in the cache)."""
+    folder = spec.folder if spec.source == "local" else _hub_folder(spec)
     try:
-        return HFLogits(model_cls.from_pretrained(spec.repo_id, local_files_only=status == "cache"))
-    except OSError as e:  # network dropped mid-download, or a broken cache entry
-        raise _unavailable(spec, f"loading failed ({type(e).__name__})") from e
+        return _LOADERS[spec.library](spec, folder)
+    except (OSError, RuntimeError, ValueError, KeyError) as e:  # a broken cache entry, truncated or mismatched weights
+        raise WeightsUnavailableError(f"{spec.name}: its weights in {folder} cannot be loaded "
+                                      f"({type(e).__name__}: {str(e).splitlines()[0][:200]})") from e
 
 
 def load_module(spec: ModelSpec, pretrained: bool = True, seed: int | None = 0) -> nn.Module:
@@ -92,22 +95,11 @@ def load_module(spec: ModelSpec, pretrained: bool = True, seed: int | None = 0) 
             if seed is not None:
                 torch.manual_seed(seed)
             return spec.build().eval()
-    if spec.source == "hub":
-        return _load_hub(spec).eval()
+    if spec.source in ("hub", "local"):
+        return _load_saved(spec).eval()
     if not spec.weights_file.exists():
         raise WeightsUnavailableError(f"{spec.name}: weights file {spec.weights_file} is missing; train it with "
                                       f"`python -m vitspace.train --model {spec.name}`")
     model = spec.build()
     model.load_state_dict(load_file(str(spec.weights_file)))
     return model.eval()
-
-
-def load_local_hf(path: str | Path) -> tuple[nn.Module, object]:
-    """A transformers image classifier saved in a local folder, with its image processor."""
-    from transformers import AutoImageProcessor, AutoModelForImageClassification
-    path = Path(path)
-    if not (path / "config.json").exists():
-        raise WeightsUnavailableError(f"{path} holds no config.json: not a saved transformers model")
-    model = AutoModelForImageClassification.from_pretrained(str(path), local_files_only=True)
-    return HFLogits(model).eval(), AutoImageProcessor.from_pretrained(str(path), local_files_only=True)
-

@@ -25,7 +25,7 @@ class ModelSpec:
     """A registered model: its architecture, where its weights live, and how its inputs are preprocessed."""
     name: str
     family: str                             # "vit", "deit" or "cnn"
-    source: str                             # "hub" (Hugging Face) or "embedded" (weights in this package)
+    source: str                             # "hub" (Hugging Face), "local" (a folder) or "embedded" (this package)
     build: Callable[[], nn.Module]          # the architecture, random weights, no network
     description: str = ""
     repo_id: str | None = None              # Hub repository of the weights
@@ -34,6 +34,11 @@ class ModelSpec:
     labels: tuple[str, ...] = ()            # empty: taken from the weights' config
     input_size: int = 224
     teacher: str | None = None              # registry name of the model it was distilled from, if registered
+    library: str = "transformers"           # what builds and loads it: transformers, timm or vitspace (embedded)
+    revision: str | None = None             # Hub models: branch, tag or commit; None: main
+    folder: Path | None = None              # local models: the folder with config.json and the weights
+    preprocessing: str = ""                 # where the preprocessing settings came from, in words
+    license: str | None = None              # as the source declares it
 
     @property
     def weights_file(self) -> Path:
@@ -73,6 +78,7 @@ def _hf(kind: str, **config) -> Callable[[], nn.Module]:
     return lambda: build_hf_architecture(kind, config)
 
 
+_HUB = {"license": "apache-2.0", "preprocessing": "the repository's preprocessor_config.json"}
 _VIT_PROC = {"class": "ViTImageProcessor", "size": {"height": 224, "width": 224}, "resample": 2,
              "image_mean": [0.5, 0.5, 0.5], "image_std": [0.5, 0.5, 0.5]}
 _DEIT_PROC = {"class": "DeiTImageProcessor", "size": {"height": 256, "width": 256}, "resample": 3,
@@ -81,25 +87,26 @@ _DEIT_PROC = {"class": "DeiTImageProcessor", "size": {"height": 256, "width": 25
 
 register(ModelSpec("vit-base", "vit", "hub", _hf("vit", hidden_size=768, num_hidden_layers=12, num_attention_heads=12),
                    "ViT-B/16, ImageNet-21k pre-trained, ImageNet-1k fine-tuned", "google/vit-base-patch16-224",
-                   processor=_VIT_PROC))
+                   processor=_VIT_PROC, **_HUB))
 for _size, (_dim, _heads) in {"base": (768, 12), "small": (384, 6), "tiny": (192, 3)}.items():
     register(ModelSpec(f"deit-{_size}", "deit", "hub",
                        _hf("deit", hidden_size=_dim, num_hidden_layers=12, num_attention_heads=_heads,
                            intermediate_size=4 * _dim),
                        f"DeiT-{_size[0].upper()}/16 distilled from a RegNet teacher on ImageNet-1k",
-                       f"facebook/deit-{_size}-distilled-patch16-224", processor=_DEIT_PROC))
+                       f"facebook/deit-{_size}-distilled-patch16-224", processor=_DEIT_PROC, **_HUB))
 
 # --- Embedded CIFAR-10 models (trained by `python -m vitspace.train`) ---------------------------
 
+_EMBEDDED = {"library": "vitspace", "license": "apache-2.0", "preprocessing": "timm data config (CIFAR-10 statistics)"}
 _CIFAR_CFG = {"input_size": (3, 32, 32), "mean": CIFAR10_MEAN, "std": CIFAR10_STD, "interpolation": "bicubic",
               "crop_pct": 1.0, "crop_mode": "center"}
 
 register(ModelSpec("vit-tiny-cifar10", "vit", "embedded", nets.vit_student,
                    "ViT student (class token only) trained on CIFAR-10 without a teacher",
-                   data_cfg=_CIFAR_CFG, labels=CIFAR10_CLASSES, input_size=32))
+                   data_cfg=_CIFAR_CFG, labels=CIFAR10_CLASSES, input_size=32, **_EMBEDDED))
 register(ModelSpec("deit-tiny-cifar10", "deit", "embedded", nets.deit_student,
                    "DeiT student (class + distillation token) distilled on CIFAR-10 from resnet9-cifar10",
-                   data_cfg=_CIFAR_CFG, labels=CIFAR10_CLASSES, input_size=32, teacher="resnet9-cifar10"))
+                   data_cfg=_CIFAR_CFG, labels=CIFAR10_CLASSES, input_size=32, teacher="resnet9-cifar10", **_EMBEDDED))
 register(ModelSpec("resnet9-cifar10", "cnn", "embedded", lambda: nets.ResNetCifar(width=48, flip_tta=True),
                    "ResNet-9 style convnet, the distillation teacher, trained on CIFAR-10 (flip TTA at inference)",
-                   data_cfg=_CIFAR_CFG, labels=CIFAR10_CLASSES, input_size=32))
+                   data_cfg=_CIFAR_CFG, labels=CIFAR10_CLASSES, input_size=32, **_EMBEDDED))
