@@ -10,6 +10,7 @@ model is refused before any weights are fetched; the weights come when the model
 """
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -70,8 +71,8 @@ def _from_folder(name: str, folder: Path) -> ModelSpec:
     if not config.is_file():
         raise UnsupportedModelError(f"{name} holds no config.json: save a transformers model with "
                                     "`save_pretrained` or a timm model with `timm.models.save_for_hf`")
-    processor = folder / "preprocessor_config.json"
-    return _spec(name, _read_json(config, name), processor if processor.is_file() else None,
+    processor, readme = folder / "preprocessor_config.json", folder / "README.md"
+    return _spec(name, config, processor if processor.is_file() else None, readme if readme.is_file() else None,
                  source="local", folder=folder)
 
 
@@ -81,7 +82,8 @@ def _from_hub(name: str, repo_id: str, revision: str | None) -> ModelSpec:
     except UnsupportedModelError as e:  # no config.json
         raise UnsupportedModelError(f"{e}. vitspace supports {SUPPORTED}") from None
     processor = hub_file(repo_id, "preprocessor_config.json", revision, required=False)
-    return _spec(name, _read_json(config, name), processor, source="hub", repo_id=repo_id, revision=revision)
+    readme = hub_file(repo_id, "README.md", revision, required=False)  # its card: the license
+    return _spec(name, config, processor, readme, source="hub", repo_id=repo_id, revision=revision)
 
 
 def _read_json(path: Path, name: str) -> dict:
@@ -94,15 +96,29 @@ def _read_json(path: Path, name: str) -> dict:
     return data
 
 
+def _card_license(readme: Path | None) -> str | None:
+    """The license its model card declares in its metadata; None without one."""
+    if readme is None:
+        return None
+    from huggingface_hub import ModelCard
+    try:
+        return ModelCard.load(readme).data.license
+    except (OSError, ValueError, UnicodeDecodeError):  # a card that is not readable says nothing
+        return None
+
+
 # --- what the config says -----------------------------------------------------------------------
 
-def _spec(name: str, config: dict, processor: Path | None, **where) -> ModelSpec:
+def _spec(name: str, config_file: Path, processor: Path | None, readme: Path | None, **where) -> ModelSpec:
+    config = _read_json(config_file, name)
     if "architecture" in config:
-        return _timm_spec(name, config, **where)
-    if "model_type" in config:
-        return _transformers_spec(name, config, processor, **where)
-    raise UnsupportedModelError(f"{name}: its config.json is neither a transformers nor a timm config. "
-                                f"vitspace supports {SUPPORTED}")
+        spec = _timm_spec(name, config, config_file.parent, **where)
+    elif "model_type" in config:
+        spec = _transformers_spec(name, config, processor, **where)
+    else:
+        raise UnsupportedModelError(f"{name}: its config.json is neither a transformers nor a timm config. "
+                                    f"vitspace supports {SUPPORTED}")
+    return replace(spec, license=_card_license(readme) or spec.license)  # the card's word first
 
 
 def _origin(source: str, repo_id: str | None, revision: str | None, folder: Path | None) -> str:
@@ -155,15 +171,17 @@ def _processor_settings(path: Path | None, arch: str, family: str, size: int) ->
     return settings, f"{cls} defaults at {size}px (the model has no preprocessor_config.json)"
 
 
-def _timm_spec(name: str, config: dict, **where) -> ModelSpec:
+def _timm_spec(name: str, config: dict, config_dir: Path, **where) -> ModelSpec:
     import timm
     from timm.models.vision_transformer import VisionTransformer
 
     arch = config["architecture"]
+    def build():  # timm reads config.json itself: architecture, model_args, pretrained_cfg
+        return timm.create_model(f"local-dir:{config_dir}", pretrained=False)
+
     try:
         with torch.device("meta"):  # shapes only: which class, how many tokens
-            model = timm.create_model(arch, pretrained=False, num_classes=config.get("num_classes", 1000),
-                                      **config.get("model_args", {}))
+            model = build()
     except RuntimeError:  # timm: Unknown model
         raise UnsupportedModelError(f"{name}: timm has no architecture {arch!r}. "
                                     f"vitspace supports {SUPPORTED}") from None
@@ -176,10 +194,6 @@ def _timm_spec(name: str, config: dict, **where) -> ModelSpec:
                 if k in cfg}
     data_cfg.setdefault("input_size", (3, *model.patch_embed.img_size))
     labels = _timm_labels(config, model.num_classes)
-
-    def build():
-        return timm.create_model(arch, pretrained=False, num_classes=config.get("num_classes", 1000),
-                                 **config.get("model_args", {}))
 
     return ModelSpec(name, family, where["source"], build, f"timm {arch} from {_origin(**_where(where))}",
                      where.get("repo_id"), data_cfg=data_cfg, labels=labels, input_size=data_cfg["input_size"][-1],
