@@ -65,3 +65,12 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if _LAUNCHES_THE_APP & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="session")
+def user_models():
+    """Users' own models (support.hubcache.USER_MODELS and REFUSED) in the tests' Hugging Face cache, as the Hub
+    would have left them there: the real cache layout, real configs, random weights."""
+    from support.hubcache import USER_MODELS, build_user_cache
+    build_user_cache(Path(os.environ["HF_HUB_CACHE"]))
+    return tuple(USER_MODELS)

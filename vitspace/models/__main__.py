@@ -1,4 +1,4 @@
-"""List the models vitspace can build: `python -m vitspace.models [--json]`."""
+"""List the registered models, and say how to name any other: `python -m vitspace.models [--json]`."""
 import json
 import sys
 from dataclasses import asdict
@@ -7,6 +7,7 @@ from ..errors import command
 from ..util import cli
 from .factory import model_info
 from .registry import list_models
+from .resolve import NAMING, SUPPORTED
 
 __all__ = ["main"]
 
@@ -24,6 +25,8 @@ def main(argv=None) -> int:
     for i in infos:
         origin = i.origin if i.available else "unavailable (architecture only)"
         print(f"{i.name:<20} {i.source:<9} {i.params / 1e6:>7.1f}M {i.input_size:>5} {i.num_labels:>6}  {origin}")
+    print(f"\nA model is {NAMING}: vit-base, someone/vit-finetuned-pets@v2, "
+          f"timm/deit_small_distilled_patch16_224.fb_in1k, ./my-vit.\nSupported: {SUPPORTED}.")
     return 0
 
 
