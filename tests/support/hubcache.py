@@ -127,6 +127,8 @@ def save_user_model(hub_id: str, folder: Path) -> Path:
 def build_user_cache(cache: Path, ids=tuple(USER_MODELS) + tuple(REFUSED)) -> Path:
     """A Hugging Face cache holding users' models (USER_MODELS, and the REFUSED ones), in the real layout."""
     for hub_id in ids:
+        if (cache / f"models--{hub_id.replace('/', '--')}").exists():
+            continue  # built already (a cache is built once and shared)
         with tempfile.TemporaryDirectory() as tmp:
             _add_repo(cache, hub_id, save_user_model(hub_id, Path(tmp) / "model"))
     return cache
