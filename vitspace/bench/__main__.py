@@ -40,7 +40,7 @@ def _ints(text: str) -> tuple[int, ...]:
 @command
 def main(argv=None) -> int:
     p = cli.parser("bench", __doc__)
-    p.add_argument("--model", required=True, help="registry name or local transformers folder")
+    cli.add_model(p, required=True)
     p.add_argument("--variants", nargs="+", choices=list(BENCH_VARIANTS), metavar="NAME",
                    help=f"default all: {' '.join(BENCH_VARIANTS)}")
     p.add_argument("--batch", type=_ints, default=(1,), help="batch sizes, e.g. 1,8,32 (default 1)")

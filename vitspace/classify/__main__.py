@@ -50,7 +50,7 @@ def _print_text(results: list[dict]) -> None:
 def main(argv=None) -> int:
     p = cli.parser("classify", __doc__)
     p.add_argument("images", nargs="+", metavar="IMAGE")
-    p.add_argument("--model", action="append", help="registry name or local transformers folder; repeatable")
+    cli.add_model(p, action="append", help=f"{cli.MODEL_HELP}; repeatable")
     p.add_argument("--top-k", type=int, default=5)
     p.add_argument("--random-weights", action="store_true", help="architecture only: no weights needed")
     p.add_argument("--fast", action="store_true",

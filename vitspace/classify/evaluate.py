@@ -16,7 +16,7 @@ from .classifier import get_classifier
 @command
 def main(argv=None) -> int:
     p = cli.parser("classify.evaluate", __doc__)
-    p.add_argument("--model", required=True)
+    cli.add_model(p, required=True)
     p.add_argument("--data", required=True, help="image folder: DIR/<class>/<image>")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--limit", type=int, help="evaluate on at most this many images, spread over the classes")

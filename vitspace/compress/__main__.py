@@ -41,7 +41,7 @@ def _print_text(manifest: Manifest, out: Path) -> None:
 @command
 def main(argv=None) -> int:
     p = cli.parser("compress", __doc__)
-    p.add_argument("--model", required=True, help="registry name or local transformers folder")
+    cli.add_model(p, required=True)
     p.add_argument("--out", required=True, type=Path, help="output folder")
     p.add_argument("--files", nargs="+", choices=list(VARIANTS), default=list(default_files()),
                    metavar="FILE", help=f"files to build: {' '.join(VARIANTS)} (default: all but token "

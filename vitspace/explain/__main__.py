@@ -31,7 +31,7 @@ def _dumps(obj) -> str:
 def main(argv=None) -> int:
     p = cli.parser("explain", __doc__)
     p.add_argument("image", metavar="IMAGE")
-    p.add_argument("--model", required=True, metavar="NAME", help="registry name or local transformers folder")
+    cli.add_model(p, required=True)
     p.add_argument("--method", choices=METHODS, default="rollout", help="(default: rollout)")
     p.add_argument("--out", metavar="FILE.png", help="write the figure: maps over the image, colour bar, heads")
     p.add_argument("--size", type=int, default=256, metavar="PX",
