@@ -20,7 +20,7 @@ from .hub_rules import validate_card
 @command
 def main(argv=None) -> int:
     p = cli.parser("card", __doc__)
-    p.add_argument("--model", required=True, help="registry name (python -m vitspace.models)")
+    p.add_argument("--model", required=True, help="registry name, Hub id (owner/name[@revision]) or model folder")
     p.add_argument("--artifacts", required=True, type=Path, help="a compress build: manifest.json and its files")
     p.add_argument("--benchmark", type=Path, help='benchmark JSON: {"machine": {...}, "results": [...]}')
     p.add_argument("--repo-id", help="the Hub repository the card is for (adds a download snippet)")

@@ -58,7 +58,7 @@ def card_preview(model: str, artifacts_dir: str | Path, *,
     """The card for the app's Card tab, also written as ARTIFACTS/card/README.md for download.
 
     Args:
-        model: registry name.
+        model: registry name, Hub id or model folder.
         artifacts_dir: a compress build.
         benchmark: benchmark JSON shown in the card.
 

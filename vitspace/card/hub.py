@@ -36,7 +36,7 @@ from ..util.hashing import file_digest
 from ..util.paths import builds_root
 from .build import build_card, card_images
 from .hub_rules import validate_card
-from .sources import preprocessing_steps
+from .sources import eval_data_folder, preprocessing_steps, public_name, public_text
 
 __all__ = ["PublishConfig", "PublishResult", "PublishError", "PublishArgumentError", "publish", "ensure_artifacts",
            "build_tree", "write_tree", "hub_config", "resolve_token", "check_repo_id", "MARKER"]
@@ -58,7 +58,7 @@ def _retry_delay_default() -> float:
 @dataclass(frozen=True)
 class PublishConfig:
     """What to publish, where, and how hard to try."""
-    model: str                              # registry name
+    model: str                              # registry name, Hub id or model folder
     repo_id: str                            # namespace/name on the Hub
     artifacts: Path | None = None           # a compress build; built when missing or without manifest.json
     benchmark: Path | None = None           # benchmark JSON for the card
@@ -148,15 +148,22 @@ def hub_config(spec: ModelSpec, manifest: Manifest) -> dict:
         manifest: its build's manifest.
 
     Returns:
-        The model, its labels (id2label), preprocessing (as data and in words), input shape and files.
+        The model (a local folder by its name), where it came from (base_model and revision for a Hub model,
+        None for a folder), its library and license, its own labels (id2label), the preprocessing (the
+        transformers image processor settings or the timm data config; in words; and where they came from),
+        input shape and files.
     """
     labels = model_labels(spec)
     preprocessing = {"library": "transformers", **spec.processor} if spec.processor \
         else {"library": "timm", **spec.data_cfg}
-    return {"model": spec.name, "family": spec.family, "source": spec.source, "description": spec.description,
-            "base_model": spec.repo_id, "pretrained": manifest.pretrained, "input_size": spec.input_size,
+    hub = spec.source == "hub"
+    return {"model": public_name(spec), "family": spec.family, "source": spec.source,
+            "description": public_text(spec.description, spec), "library": spec.library,
+            "base_model": spec.repo_id if hub else None, "revision": spec.revision if hub else None,
+            "license": spec.license, "pretrained": manifest.pretrained, "input_size": spec.input_size,
             "input_shape": manifest.input_shape, "preprocessing": preprocessing,
-            "preprocessing_steps": preprocessing_steps(spec), "num_labels": len(labels),
+            "preprocessing_steps": preprocessing_steps(spec),
+            "preprocessing_source": public_text(spec.preprocessing, spec), "num_labels": len(labels),
             "id2label": {str(i): label for i, label in enumerate(labels)},
             "files": [f.file for f in manifest.files if f.status == "ok"]}
 
@@ -180,7 +187,7 @@ def build_tree(spec: ModelSpec, artifacts: Path, card_text: str) -> dict[str, by
     built = [f for f in manifest.files if f.status == "ok"]
     if not built:
         raise PublishError(f"no file of {spec.name} built in {artifacts} (see {MANIFEST}): nothing to publish")
-    tree: dict[str, bytes | Path] = {CARD: card_text.encode("utf-8"), MANIFEST: artifacts / MANIFEST,
+    tree: dict[str, bytes | Path] = {CARD: card_text.encode("utf-8"), MANIFEST: _public_manifest(spec, artifacts),
                                      CONFIG: _json_bytes(hub_config(spec, manifest))}
     for f in built:
         path = artifacts / f.file
@@ -192,6 +199,20 @@ def build_tree(spec: ModelSpec, artifacts: Path, card_text: str) -> dict[str, by
     tree.update(card_images(card_text))
     tree[MARKER] = _marker(_git_oid_bytes(tree[CARD]))
     return tree
+
+
+def _public_manifest(spec: ModelSpec, artifacts: Path) -> bytes | Path:
+    """manifest.json as published: without the local paths that say where the user keeps files (a local model's
+    folder, an --eval-data folder: each by its name); the build's own file, byte for byte, where it has none."""
+    path = artifacts / MANIFEST
+    data = json.loads(path.read_text())
+    public = dict(data)
+    if spec.source == "local":
+        public["model"] = public_name(spec)
+    folder = eval_data_folder((data.get("images") or {}).get("source"))
+    if folder is not None:
+        public["images"] = {**data["images"], "source": f"eval-data {folder}"}
+    return path if public == data else json.dumps(public, indent=2).encode()
 
 
 def _marker(card_oid: str | None) -> bytes:
@@ -235,7 +256,7 @@ def ensure_artifacts(model: str, artifacts: Path | None, say: Callable[[str], No
     """A build folder with manifest.json: ARTIFACTS as given, or built there, or in the shared build cache.
 
     Args:
-        model: registry name.
+        model: registry name, Hub id or model folder.
         artifacts: a build folder, or None for the shared build cache (the app's).
         say: progress messages.
 
@@ -335,7 +356,8 @@ def _push(api: HfApi, cfg: PublishConfig, staged: Path, files: list[str], say: C
         return result
     say(f"committing {len(changed)} files to {url}")
     operations = [CommitOperationAdd(path_in_repo=p, path_or_fileobj=str(staged / p)) for p in changed]
-    info = api.create_commit(cfg.repo_id, operations, commit_message=f"Upload {cfg.model} with vitspace",
+    info = api.create_commit(cfg.repo_id, operations, commit_message=f"Upload {public_name(resolve(cfg.model))} "
+                             "with vitspace",
                              commit_description="Files: " + ", ".join(changed), revision=cfg.revision,
                              create_pr=cfg.create_pr)
     result.commit_url, result.pr_url = info.commit_url, info.pr_url
@@ -384,7 +406,8 @@ def publish(cfg: PublishConfig, *, dry_run: Path | None = None,
 
     Raises:
         PublishArgumentError: a bad repository id or staging folder.
-        UnknownModelError: the model is not in the registry.
+        UnknownModelError: the model is no registered name, Hub id or folder; UnsupportedModelError: one vitspace
+            cannot run.
         CardError: unusable artifacts or benchmark; CardMetadataError where the Hub would reject the card.
         PublishError: no token, or the push failed; the staged tree stays on disk.
     """

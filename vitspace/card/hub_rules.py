@@ -6,7 +6,7 @@ from huggingface_hub import ModelCard
 
 from ..errors import CardMetadataError
 
-__all__ = ["validate_card", "HUB_LICENSES", "PIPELINE_TAGS"]
+__all__ = ["validate_card", "HUB_LICENSES", "PIPELINE_TAGS", "BASE_MODEL_RELATIONS"]
 
 # https://huggingface.co/docs/hub/repositories-licenses
 HUB_LICENSES = frozenset("""
@@ -19,6 +19,8 @@ gpl gpl-2.0 gpl-3.0 lgpl lgpl-2.1 lgpl-3.0 isc h-research intel-research lppl-1.
 mpl-2.0 odc-by odbl openrail++ osl-3.0 postgresql ofl-1.1 ncsa unlicense zlib pddl lgpl-lr deepfloyd-if-license
 fair-noncommercial-research-license llama2 llama3 llama3.1 llama3.2 llama3.3 llama4 gemma unknown other
 """.split())
+# how a model derives from its base_model, for the Hub's model tree (https://hf.co/docs/hub/model-cards)
+BASE_MODEL_RELATIONS = frozenset({"adapter", "merge", "quantized", "finetune"})
 # the Hub's tasks (huggingface.js packages/tasks)
 PIPELINE_TAGS = frozenset("""
 text-classification token-classification table-question-answering question-answering zero-shot-classification
@@ -37,7 +39,8 @@ visual-document-retrieval any-to-any video-to-video other
 def _metadata_problems(meta: dict) -> list[str]:
     problems = []
     license = meta.get("license")
-    if license not in HUB_LICENSES:
+    # optional: the Hub takes a card without one, and a model whose source declares none must not claim one
+    if license is not None and license not in HUB_LICENSES:
         problems.append(f"license {license!r} is not one the Hub knows (https://hf.co/docs/hub/repositories-licenses)")
     elif license == "other" and not (meta.get("license_name") and meta.get("license_link")):
         problems.append("license 'other' needs license_name and license_link")
@@ -53,6 +56,10 @@ def _metadata_problems(meta: dict) -> list[str]:
     base = meta.get("base_model")
     if base is not None and not (isinstance(base, str) and re.fullmatch(r"[\w.-]+/[\w.-]+", base)):
         problems.append(f"base_model {base!r} is not a Hub model id")
+    relation = meta.get("base_model_relation")
+    if relation is not None and (relation not in BASE_MODEL_RELATIONS or base is None):
+        problems.append(f"base_model_relation {relation!r} needs a base_model and is one of "
+                        f"{', '.join(sorted(BASE_MODEL_RELATIONS))}")
     for entry in meta.get("model-index") or []:
         for result in entry.get("results", []):
             for metric in result.get("metrics", []):

@@ -4,7 +4,7 @@
         [--dry-run DIR] [--revision BRANCH] [--create-pr] [--overwrite-card]
 
 Save locally, then push: the tree is staged in a folder first (README.md, the model card; the built
-files; manifest.json; config.json with the labels and preprocessing; .vitspace.json, which records
+files; manifest.json; config.json with the labels, preprocessing and base model; .vitspace.json, which records
 the card vitspace last pushed). --dry-run DIR writes that tree, byte for byte what would be pushed,
 and contacts nothing. Without --artifacts (or when DIR has no manifest.json) the files are built
 first. Only files that differ from the Hub are committed, so a second run with nothing changed makes
@@ -17,7 +17,7 @@ staged tree stays on disk. Exit status 0 on success, 1 on failure, 2 on bad argu
 import sys
 from pathlib import Path
 
-from ..errors import CardError, CardMetadataError, UnknownModelError, VitspaceError
+from ..errors import CardError, CardMetadataError, UnknownModelError, UnsupportedModelError, VitspaceError
 from ..util import cli
 from .hub import CARD, PublishArgumentError, PublishConfig, PublishResult, publish
 
@@ -42,7 +42,7 @@ def _report(result: PublishResult) -> str:
 
 def main(argv=None) -> int:
     p = cli.parser("card.publish", __doc__)
-    p.add_argument("--model", required=True, help="registry name (python -m vitspace.models)")
+    p.add_argument("--model", required=True, help="registry name, Hub id (owner/name[@revision]) or model folder")
     p.add_argument("--repo-id", required=True, help="NAMESPACE/NAME on the Hub")
     p.add_argument("--artifacts", type=Path, help="a compress build (manifest.json and files); built if missing")
     p.add_argument("--benchmark", type=Path, help="benchmark JSON shown in the card")
@@ -59,8 +59,8 @@ def main(argv=None) -> int:
     except CardMetadataError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    except (PublishArgumentError, UnknownModelError, CardError) as e:  # CardError: unusable artifacts or benchmark
-        print(f"error: {e}", file=sys.stderr)
+    except (PublishArgumentError, UnknownModelError, UnsupportedModelError, CardError) as e:
+        print(f"error: {e}", file=sys.stderr)  # bad arguments; CardError: unusable artifacts or benchmark
         return 2
     except VitspaceError as e:
         print(f"error: {e}", file=sys.stderr)

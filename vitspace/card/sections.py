@@ -5,9 +5,11 @@ from pathlib import Path
 
 from ..compress.manifest import Manifest
 from ..export import VARIANTS, usage_snippet
+from ..models.labels import model_labels
 from ..models.registry import ModelSpec
 from ..train.record import CURVES, CURVES_FILE, embedded, table
 from ._format import cell, kv, mb, num, pct
+from .sources import eval_data_folder, own_model
 
 __all__ = ["file_rows", "engine", "fidelity", "benchmark", "usage", "training", "embedded_training", "distillation",
            "eval_results", "limitations"]
@@ -53,10 +55,9 @@ def engine(manifest: Manifest) -> str | None:
 
 def _source(manifest: Manifest) -> str:
     """Where the fidelity images came from, without the local path of an eval-data folder."""
-    source = str(manifest.images.get("source", ""))
-    if source.startswith("eval-data "):
-        return f"the image folder `{Path(source[len('eval-data '):]).name}`"
-    return cell(source)
+    source = manifest.images.get("source", "")
+    folder = eval_data_folder(source)
+    return f"the image folder `{folder}`" if folder is not None else cell(source)
 
 
 def fidelity(manifest: Manifest) -> dict | None:
@@ -190,7 +191,7 @@ def distillation(spec: ModelSpec, record: dict | None) -> dict | None:
     Returns:
         Teacher, mode, tau, data and loss weighting; None for a model that was not distilled.
     """
-    if spec.family != "deit":
+    if spec.family != "deit" or own_model(spec):  # how a user's DeiT learned is for its own card to say
         return None
     if spec.source == "hub":  # Touvron et al. 2021, the released *-distilled checkpoints
         return {"teacher": "RegNetY-16GF (84.0% ImageNet-1k top-1), a convnet", "mode": "hard",
@@ -223,13 +224,13 @@ def _modes_by_epoch(record: dict) -> str | None:
 
 # --- what it is worth -----------------------------------------------------------------------------
 
-def eval_results(manifest: Manifest, record: dict | None, dataset: tuple[str, str]) -> list[dict]:
+def eval_results(manifest: Manifest, record: dict | None, dataset: tuple[str, str] | None) -> list[dict]:
     """The accuracies the Hub indexes: the eager model's on the test set, each file's on the fidelity images.
 
     Args:
         manifest: the build's manifest.
         record: the weights' training record, or None.
-        dataset: (Hub id, display name) of the test set.
+        dataset: (Hub id, display name) of the test set; None where it is not known (a user's model).
 
     Returns:
         `huggingface_hub.EvalResult` keyword arguments, one dict per result; none for random weights.
@@ -238,7 +239,7 @@ def eval_results(manifest: Manifest, record: dict | None, dataset: tuple[str, st
         return []  # random weights score at chance: nothing worth indexing
     results = []
     top1 = ((record or {}).get("metrics") or {}).get("test_top1")
-    if top1 is not None:
+    if top1 is not None and dataset:
         results.append(dict(task_type="image-classification", task_name="Image Classification",
                             dataset_type=dataset[0], dataset_name=dataset[1], dataset_split="test",
                             metric_type="accuracy", metric_name="Top-1 accuracy (eager fp32)",
@@ -271,6 +272,13 @@ def limitations(spec: ModelSpec, manifest: Manifest, record: dict | None) -> lis
     if spec.source == "embedded":
         items.append("Ten CIFAR-10 classes at 32x32 pixels: any other subject gets one of these ten labels, and "
                      "photos lose most detail when shrunk to 32x32.")
+    elif own_model(spec):
+        n = len(model_labels(spec))
+        items.append(f"The model's own {n} class{'es' * (n != 1)} only: a photo of anything else still gets one of "
+                     "them.")
+        items.append("vitspace converted these weights and did not train them: what data they learned from, and how "
+                     "well they do on it, is for the " + ("local folder's owner" if spec.source == "local"
+                                                          else "base model's card") + " to say.")
     else:
         items.append("ImageNet-1k's 1000 classes only, with ImageNet's biases: a photo of anything else still "
                      "gets one of them.")

@@ -1,13 +1,14 @@
-"""What a model card draws on: the build's manifest, a benchmark, the weights' training record, and
-the preprocessing in words."""
+"""What a model card draws on: the build's manifest, a benchmark, the weights' training record, the
+preprocessing in words, and what may be said of a user's own model (a Hub id or a folder)."""
 import json
 from pathlib import Path
 
 from ..compress.manifest import MANIFEST, Manifest
 from ..errors import CardError
-from ..models.registry import ModelSpec
+from ..models.registry import ModelSpec, list_models
 
-__all__ = ["load_manifest", "load_benchmark", "load_training", "preprocessing_steps"]
+__all__ = ["load_manifest", "load_benchmark", "load_training", "preprocessing_steps", "own_model", "public_name",
+           "public_text", "eval_data_folder"]
 
 _RESAMPLE = {0: "nearest", 1: "lanczos", 2: "bilinear", 3: "bicubic", 4: "box", 5: "hamming"}
 
@@ -107,3 +108,55 @@ def preprocessing_steps(spec: ModelSpec) -> list[str]:
                                       if mean and std else ""))
     steps.append("float32, channels first: (batch, 3, height, width)")
     return steps
+
+
+def own_model(spec: ModelSpec) -> bool:
+    """Whether SPEC is a user's model (a Hub id or a folder) rather than one vitspace registers: vitspace knows
+    its labels and preprocessing, but not the data it was trained on nor how.
+
+    Args:
+        spec: the model.
+
+    Returns:
+        True for a model that is not in the registry.
+    """
+    return spec.name not in list_models()
+
+
+def public_name(spec: ModelSpec) -> str:
+    """The model's name as a card or a Hub repository shows it: a local folder by its name, never its path.
+
+    Args:
+        spec: the model.
+
+    Returns:
+        The registry name or Hub id; a folder's name for a local model.
+    """
+    return spec.folder.name if spec.source == "local" and spec.folder else spec.name
+
+
+def public_text(text: str, spec: ModelSpec) -> str:
+    """TEXT (a description, where the preprocessing came from) with a local model's folder path replaced by
+    the folder's name: the path says where the user keeps files, and a published card has no use for it.
+
+    Args:
+        text: a phrase about the model.
+        spec: the model.
+
+    Returns:
+        The phrase, without the folder's path.
+    """
+    return text.replace(str(spec.folder), spec.folder.name) if spec.source == "local" and spec.folder else text
+
+
+def eval_data_folder(source) -> str | None:
+    """The folder's name, without its path, of a build's fidelity images from --eval-data.
+
+    Args:
+        source: the manifest's images.source: "eval-data PATH", "examples"...
+
+    Returns:
+        PATH's last part; None for images that did not come from an image folder.
+    """
+    source = str(source or "")
+    return Path(source[len("eval-data "):]).name if source.startswith("eval-data ") else None
