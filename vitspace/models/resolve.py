@@ -46,7 +46,9 @@ def resolve(name: str) -> ModelSpec:
     name = str(name)
     if name in list_models():
         return get_spec(name)
-    return _resolved.get(name, lambda: _resolve(name))
+    folder = Path(name).expanduser()
+    key = str(folder.resolve()) if folder.is_dir() else name  # `./my-vit` is the folder it names now
+    return _resolved.get(key, lambda: _resolve(name))
 
 
 _resolved = Memo()
@@ -123,7 +125,7 @@ def _spec(name: str, config_file: Path, processor: Path | None, readme: Path | N
 
 def _origin(source: str, repo_id: str | None, revision: str | None, folder: Path | None) -> str:
     if source == "local":
-        return f"the folder {folder}"
+        return f"the folder {folder.name}"
     return f"{repo_id}@{revision}" if revision else repo_id
 
 
@@ -138,7 +140,8 @@ def _transformers_spec(name: str, config: dict, processor: Path | None, **where)
     labels = tuple(str(id2label.get(str(i), id2label.get(i, f"LABEL_{i}"))) for i in range(len(id2label)))
     size = config.get("image_size", 224)
     size = size if isinstance(size, int) else size[-1]
-    settings, preprocessing = _processor_settings(processor, arch, family, size)
+    settings, preprocessing = _processor_settings(processor, family, size,
+                                                  "folder" if where.get("folder") else "repository")
 
     def build():
         import transformers
@@ -155,14 +158,14 @@ def _where(where: dict) -> dict:
     return {k: where.get(k) for k in ("source", "repo_id", "revision", "folder")}
 
 
-def _processor_settings(path: Path | None, arch: str, family: str, size: int) -> tuple[dict, str]:
+def _processor_settings(path: Path | None, family: str, size: int, where: str) -> tuple[dict, str]:
     """The image processor as `{"class": ..., **settings}`, and where it came from, in words."""
     if path is not None:
         data = json.loads(path.read_text())
         cls = data.pop("image_processor_type", None) or data.pop("feature_extractor_type", "")
         cls = cls.replace("FeatureExtractor", "ImageProcessor")
         return {"class": cls or f"{'DeiT' if family == 'deit' else 'ViT'}ImageProcessor", **data}, \
-            f"the repository's {path.name}"
+            f"the {where}'s {path.name}"
     cls = "DeiTImageProcessor" if family == "deit" else "ViTImageProcessor"
     # no processor saved: the architecture's image processor at the model's input size, said as such
     settings = {"class": cls, "size": {"height": size, "width": size}}
