@@ -120,7 +120,7 @@ def test_a_local_folder_is_named_by_its_name_never_its_path(builds):
     assert "- **Source:** a local folder, `my-deit`" in text and "# my-deit\n" in text
     assert "- **License:** none declared by the local folder" in text
     assert str(Path(name).parent) not in text, "the folder's path says where the user keeps files"
-    assert "Inputs are preprocessed as for the original model (settings: the repository's " \
+    assert "Inputs are preprocessed as for the original model (settings: the folder's " \
         "preprocessor_config.json)" in text
     assert "- **Weights:** the local folder's, converted unchanged" in text
 
