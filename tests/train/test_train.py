@@ -93,15 +93,6 @@ def test_teacher_stays_in_eval_mode_without_gradients():
     assert not teacher.training and all(p.grad is None for p in teacher.parameters())
 
 
-@pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory):
-    """An ImageFolder pair (train/, test/) made of the committed CIFAR-10 fixture."""
-    root = tmp_path_factory.mktemp("cifar")
-    (root / "train").symlink_to(CIFAR_FIXTURE)
-    (root / "test").symlink_to(CIFAR_FIXTURE)
-    return root
-
-
 def _cfg(data, out, **kw) -> TrainConfig:
     return TrainConfig(**{"model": "deit-tiny-cifar10", "data": str(data), "out": str(out), "epochs": 2,
                           "batch_size": 32, "limit_train": 64, "limit_test": 32, "warmup_epochs": 1, **kw})

@@ -12,6 +12,7 @@ from torch import nn
 from ..data.folders import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD
 from ..errors import UnknownModelError
 from . import cifar as nets
+from .airbench import AirbenchCifar
 from .hf import build_hf_architecture
 
 __all__ = ["ModelSpec", "register", "list_models", "get_spec", "WEIGHTS_DIR"]
@@ -95,7 +96,7 @@ for _size, (_dim, _heads) in {"base": (768, 12), "small": (384, 6), "tiny": (192
                        f"DeiT-{_size[0].upper()}/16 distilled from a RegNet teacher on ImageNet-1k",
                        f"facebook/deit-{_size}-distilled-patch16-224", processor=_DEIT_PROC, **_HUB))
 
-# --- Embedded CIFAR-10 models (trained by `python -m vitspace.train`) ---------------------------
+# --- Embedded CIFAR-10 models (trained by `python -m vitspace.train`, airbench's by `.train.airbench`) -----
 
 _EMBEDDED = {"library": "vitspace", "license": "apache-2.0", "preprocessing": "timm data config (CIFAR-10 statistics)"}
 _CIFAR_CFG = {"input_size": (3, 32, 32), "mean": CIFAR10_MEAN, "std": CIFAR10_STD, "interpolation": "bicubic",
@@ -109,4 +110,8 @@ register(ModelSpec("deit-tiny-cifar10", "deit", "embedded", nets.deit_student,
                    data_cfg=_CIFAR_CFG, labels=CIFAR10_CLASSES, input_size=32, teacher="resnet9-cifar10", **_EMBEDDED))
 register(ModelSpec("resnet9-cifar10", "cnn", "embedded", lambda: nets.ResNetCifar(width=48, flip_tta=True),
                    "ResNet-9 style convnet, the distillation teacher, trained on CIFAR-10 (flip TTA at inference)",
+                   data_cfg=_CIFAR_CFG, labels=CIFAR10_CLASSES, input_size=32, **_EMBEDDED))
+register(ModelSpec("airbench-cifar10", "cnn", "embedded", AirbenchCifar,
+                   "airbench-style convnet (Keller Jordan's airbench94), the stronger distillation teacher, trained on "
+                   "CIFAR-10 by `python -m vitspace.train.airbench` (mirror and translate TTA at inference)",
                    data_cfg=_CIFAR_CFG, labels=CIFAR10_CLASSES, input_size=32, **_EMBEDDED))

@@ -16,7 +16,7 @@ from .checkpoint import load_checkpoint
 from .config import TrainConfig
 from .record import summary
 
-__all__ = ["save_weights", "install"]
+__all__ = ["save_weights", "write_weights", "install", "add_evaluation"]
 
 
 def save_weights(run: str | Path, dest: str | Path | None = None, name: str = "model") -> Path:
@@ -32,15 +32,32 @@ def save_weights(run: str | Path, dest: str | Path | None = None, name: str = "m
     """
     ckpt = load_checkpoint(run)
     cfg = TrainConfig.from_dict(ckpt["config"])
-    dest = Path(dest or run)
+    metrics = summary(ckpt["history"], epochs=cfg.epochs, threads=cfg.threads, test_images=ckpt.get("test_images"))
+    return write_weights(ckpt, metrics, dest or run, name)
+
+
+def write_weights(ckpt: dict, metrics: dict, dest: str | Path, name: str) -> Path:
+    """A checkpoint's weights as DEST/NAME.safetensors (float16) with NAME.json (config, labels, metrics, log).
+
+    Args:
+        ckpt: a loaded checkpoint: its `model` (or `ema`, the average, where the run kept one), `config` (with the
+            registry's `model` name) and `history`.
+        metrics: the run's metrics, as the JSON keeps them.
+        dest: where to write.
+        name: the files' stem.
+
+    Returns:
+        The path of the safetensors file.
+    """
+    dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     # float16 halves the committed files; loading casts back to float32 (accuracy unchanged to 0.1 point)
-    weights = ckpt.get("ema") or ckpt["model"]  # the average, where the run kept one
+    weights = ckpt.get("ema") or ckpt["model"]
     state = {k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in weights.items()}
     save_file(state, str(dest / f"{name}.safetensors"))
-    spec = get_spec(cfg.model)
-    metrics = summary(ckpt["history"], epochs=cfg.epochs, threads=cfg.threads, test_images=ckpt.get("test_images"))
-    meta = {"model": cfg.model, "labels": list(spec.labels), "pretrained_cfg": spec.data_cfg, "dtype": "float16",
+    model = ckpt["config"]["model"]
+    spec = get_spec(model)
+    meta = {"model": model, "labels": list(spec.labels), "pretrained_cfg": spec.data_cfg, "dtype": "float16",
             "params": sum(v.numel() for v in weights.values()), "train_config": ckpt["config"],
             "metrics": metrics, "history": ckpt["history"]}
     atomic.write_text(dest / f"{name}.json", json.dumps(meta, indent=2))
@@ -76,12 +93,23 @@ def install(run: str | Path, data: str | Path | None = None, dest: str | Path | 
     if config.get("stem", "conv") != "conv":
         raise ConfigError(f"{run} trained a --stem {config['stem']} student; {config['model']} has the convolutional "
                           "stem, so only its run folder holds these weights (--export-only)")
-    model = config["model"]
-    path = save_weights(run, dest or WEIGHTS_DIR, model)
+    path = save_weights(run, dest or WEIGHTS_DIR, config["model"])
     if data:
-        meta_path = path.with_suffix(".json")
-        meta = json.loads(meta_path.read_text())
-        result = evaluate(_classifier(model, path), str(Path(data) / "test"), limit=limit)
-        meta["evaluate"] = {**dataclasses.asdict(result), "model": model, "machine": machine_class()}
-        atomic.write_text(meta_path, json.dumps(meta, indent=2))
+        add_evaluation(path, data, limit)
     return path
+
+
+def add_evaluation(path: Path, data: str | Path, limit: int | None = None) -> None:
+    """Score installed weights with `vitspace.classify.accuracy` on DATA/test and add the result, with the
+    machine that measured it, to their JSON as `evaluate`.
+
+    Args:
+        path: <model>.safetensors, with <model>.json beside it; <model> names the registry's architecture.
+        data: ImageFolder root whose test/ scores the weights.
+        limit: score at most this many test images.
+    """
+    model, meta_path = path.stem, path.with_suffix(".json")
+    meta = json.loads(meta_path.read_text())
+    result = evaluate(_classifier(model, path), str(Path(data) / "test"), limit=limit)
+    meta["evaluate"] = {**dataclasses.asdict(result), "model": model, "machine": machine_class()}
+    atomic.write_text(meta_path, json.dumps(meta, indent=2))
