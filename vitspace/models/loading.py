@@ -98,8 +98,8 @@ def load_module(spec: ModelSpec, pretrained: bool = True, seed: int | None = 0) 
     if spec.source in ("hub", "local"):
         return _load_saved(spec).eval()
     if not spec.weights_file.exists():
-        raise WeightsUnavailableError(f"{spec.name}: weights file {spec.weights_file} is missing; train it with "
-                                      f"`python -m vitspace.train --model {spec.name}`")
+        raise WeightsUnavailableError(f"{spec.name}: weights file {spec.weights_file} is missing; train it as "
+                                      "docs/training.md says (scripts/train_embedded.sh trains the embedded models)")
     model = spec.build()
     model.load_state_dict(load_file(str(spec.weights_file)))
     return model.eval()
