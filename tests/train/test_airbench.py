@@ -11,7 +11,8 @@ from safetensors.torch import load_file
 import vitspace as vs
 from vitspace.errors import ConfigError
 from vitspace.models.airbench import AirbenchCifar
-from vitspace.train.airbench import AirbenchConfig, _parse, init_whitening, install, lr_factor, main, train_airbench
+from vitspace.train.airbench import AirbenchConfig, init_whitening, install, lr_factor, main, train_airbench
+from vitspace.util.cli import parse_config
 from vitspace.util.cpuinfo import machine_class
 
 
@@ -98,10 +99,14 @@ def test_install_puts_weights_the_registry_loads(tiny_data, tmp_path, capsys):
 
 
 def test_command_line():
-    cfg = _parse(["--data", "D", "--out", "O", "--epochs", "12", "--threads", "2", "--resume",
+    cfg = _parse_airbench(["--data", "D", "--out", "O", "--epochs", "12", "--threads", "2", "--resume",
                   "--limit-train", "500", "--no-channels-last", "--stop-after", "1"])  # the first code's flag
     assert (cfg.data, cfg.out, cfg.epochs, cfg.threads, cfg.resume, cfg.limit_train) == ("D", "O", 12.0, 2, True, 500)
     assert cfg.channels_last is False and cfg.batch_size == 1024 and cfg.conv_widths == (64, 256, 256)
     assert cfg.stop_after_epochs == 1
     with pytest.raises(ConfigError, match="three comma-separated"):
-        _parse(["--widths", "8,16"]).conv_widths
+        _parse_airbench(["--widths", "8,16"]).conv_widths
+
+
+def _parse_airbench(argv):
+    return parse_config("train.airbench", None, AirbenchConfig, argv)

@@ -21,12 +21,12 @@ import vitspace as vs
 from vitspace.classify.accuracy import evaluate
 from vitspace.data.folders import CIFAR10_MEAN, CIFAR10_STD, load_split
 from vitspace.errors import ConfigError
-from vitspace.train.__main__ import _parse
 from vitspace.train.config import RENAMED, TrainConfig
 from vitspace.train.loop import train
 from vitspace.train.losses import DistillationLoss
 from vitspace.train.metrics import evaluate_tensors
 from vitspace.train.weights import install, save_weights
+from vitspace.util.cli import parse_config
 from vitspace.util.cpuinfo import CpuInfo, machine_class, native_bf16, parse_cpuinfo
 
 CIFAR_FIXTURE = FIXTURES / "cifar10-test"   # 100 test images per class
@@ -390,3 +390,7 @@ def test_gpu_script_runs_tiny_on_the_cpu_and_leaves_the_weights_alone(tiny_data,
         assert (copied / f"{name}.safetensors").exists() and (copied / f"{name}.json").exists()
     assert json.loads((runs / "deit" / "model.json").read_text())["train_config"]["distillation"] == "soft"
     assert (copied / "training-curves.png").read_bytes() == (runs / "installed" / "training-curves.png").read_bytes()
+
+
+def _parse(argv):
+    return parse_config("train", None, TrainConfig, argv)

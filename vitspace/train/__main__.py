@@ -16,12 +16,9 @@ On a CUDA GPU (`--device auto` picks one) the data sit on the GPU and are augmen
 autocast is on and `--compile` compiles the model; checkpoints hold CPU tensors either way, so a run
 started on a GPU resumes or installs on a CPU. On a CPU, bf16 is used only where it is native.
 """
-import argparse
-import dataclasses
 import json
 import os
 import sys
-import typing
 
 import torch.distributed as dist
 
@@ -30,40 +27,16 @@ from ..util import cli
 from .config import TrainConfig
 from .loop import train
 from .setup import resolve_device
-from .weights import install, save_weights
-
-
-def _argument(f: dataclasses.Field, hint) -> dict:
-    """add_argument's keywords for a TrainConfig field: its type from the annotation, its help from its metadata."""
-    kinds = [k for k in typing.get_args(hint) or (hint,) if k is not type(None)]
-    help_ = f.metadata["help"]
-    if bool in kinds:  # bool, or bool | str for "auto": --flag / --no-flag, the default when neither is given
-        shown = {False: "off", True: "on"}.get(f.default, f.default) if isinstance(f.default, bool) else f.default
-        return {"default": f.default, "help": f"{help_} (default: {shown})", "action": argparse.BooleanOptionalAction}
-    if len(kinds) != 1 or kinds[0] not in (int, float, str):
-        raise TypeError(f"TrainConfig.{f.name}: no command-line form for {hint}")
-    help_ += f" (default: {f.default})" if f.default is not None else ""  # None's meaning is in the help
-    return {"default": f.default, "help": help_, "type": kinds[0], "choices": f.metadata.get("choices"),
-            "metavar": "N" if kinds[0] is int else None}
-
-
-def _parse(argv=None) -> TrainConfig:
-    p = cli.parser("train", __doc__)
-    hints = typing.get_type_hints(TrainConfig)
-    for f in dataclasses.fields(TrainConfig):
-        p.add_argument("--" + f.name.replace("_", "-"), **_argument(f, hints[f.name]))
-    return TrainConfig(**vars(p.parse_args(argv)))
+from .weights import install, print_weights, save_weights
 
 
 @command
 def main(argv=None) -> int:
-    cfg = _parse(argv)
+    cfg = cli.parse_config("train", __doc__, TrainConfig, argv)
     try:
         if cfg.export_only or cfg.install:
-            path = install(cfg.out, cfg.data, cfg.install_dir, cfg.limit_test) if cfg.install else save_weights(cfg.out)
-            meta = json.loads(path.with_suffix(".json").read_text())
-            print(path)
-            print(json.dumps({"model": meta["model"], **meta["metrics"], "evaluate": meta.get("evaluate")}))
+            print_weights(install(cfg.out, cfg.data, cfg.install_dir, cfg.limit_test) if cfg.install
+                          else save_weights(cfg.out))
             return 0
         if "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1:
             dist.init_process_group("nccl" if resolve_device(cfg.device).type == "cuda" else "gloo")

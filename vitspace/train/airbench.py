@@ -14,13 +14,11 @@ final weights (the moving average) land in `OUT/model.safetensors` with `OUT/mod
 `python -m vitspace.train` writes them; `--install` puts them into vitspace/models/weights, evaluated on DATA/test.
 The convolutions run channels_last (faster on CPU); `kill -TSTP PID` pauses a run as it does `vitspace.train`'s.
 """
-import argparse
 import dataclasses
 import json
 import math
 import sys
 import time
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,7 +38,7 @@ from .config import RENAMED
 from .inputs import load_data, normalize, steps_per_epoch
 from .metrics import evaluate_tensors
 from .record import summary
-from .weights import add_evaluation, write_weights
+from .weights import add_evaluation, print_weights, write_weights
 
 __all__ = ["AirbenchConfig", "Lookahead", "init_whitening", "lr_factor", "train_airbench", "export", "install", "main"]
 
@@ -382,25 +380,12 @@ def install(run: str | Path, data: str | Path | None = None, dest: str | Path | 
 
 # --- the command -------------------------------------------------------------------------------------------------
 
-def _parse(argv=None) -> AirbenchConfig:
-    p = cli.parser("train.airbench", __doc__)
-    hints = typing.get_type_hints(AirbenchConfig)
-    for f in dataclasses.fields(AirbenchConfig):
-        kind = next(k for k in typing.get_args(hints[f.name]) or (hints[f.name],) if k is not type(None))
-        how = {"action": argparse.BooleanOptionalAction} if kind is bool else {"type": kind}
-        shown = f" (default: {f.default})" if f.default is not None else ""
-        p.add_argument("--" + f.name.replace("_", "-"), default=f.default, help=f.metadata["help"] + shown, **how)
-    return AirbenchConfig(**vars(p.parse_args(argv)))
-
-
 @command
 def main(argv=None) -> int:
-    cfg = _parse(argv)
+    cfg = cli.parse_config("train.airbench", __doc__, AirbenchConfig, argv)
     if cfg.export_only or cfg.install:
-        path = install(cfg.out, cfg.data, cfg.install_dir, cfg.limit_test) if cfg.install else export(cfg.out)
-        meta = json.loads(path.with_suffix(".json").read_text())
-        print(path)
-        print(json.dumps({"model": meta["model"], **meta["metrics"], "evaluate": meta.get("evaluate")}))
+        print_weights(install(cfg.out, cfg.data, cfg.install_dir, cfg.limit_test) if cfg.install
+                      else export(cfg.out))
         return 0
     print(json.dumps(train_airbench(cfg)))
     return 0

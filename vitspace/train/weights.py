@@ -113,3 +113,10 @@ def add_evaluation(path: Path, data: str | Path, limit: int | None = None) -> No
     result = evaluate(_classifier(model, path), str(Path(data) / "test"), limit=limit)
     meta["evaluate"] = {**dataclasses.asdict(result), "model": model, "machine": machine_class()}
     atomic.write_text(meta_path, json.dumps(meta, indent=2))
+
+
+def print_weights(path: Path) -> None:
+    """What an export or install prints: the weights file, then its model and metrics as one JSON line."""
+    meta = json.loads(path.with_suffix(".json").read_text())
+    print(path)
+    print(json.dumps({"model": meta["model"], **meta["metrics"], "evaluate": meta.get("evaluate")}))
