@@ -17,6 +17,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import gradio as gr
 import pandas as pd
 from fastapi.responses import JSONResponse
+from gradio.context import LocalContext
 from huggingface_hub import ModelCard
 
 import vitspace as vs
@@ -32,6 +33,7 @@ from vitspace.compress import build as vc
 from vitspace.compress import report as compress_md
 from vitspace.explain.report import heads_table
 from vitspace.export import VARIANTS, default_files
+from vitspace.models.loading import weights_origin
 from vitspace.util.paths import builds_root
 
 EXAMPLES_DIR = Path(__file__).resolve().with_name("examples")
@@ -55,6 +57,13 @@ BUILDS = builds_root()
 # the only folders Gradio may serve besides its own cache: never HOME, where the Hub token lives
 SERVED = [str(BUILDS), str(EXAMPLES_DIR)]
 log = logging.getLogger("vitspace.app")
+# every model box: the registry's names as suggestions, or a model typed in (vitspace.models.resolve reads each)
+MODEL_INFO = "Pick one, or type a Hugging Face Hub id (owner/name, owner/name@revision) or a folder, then Enter"
+NO_MODEL = "Choose a model, or type a Hugging Face Hub id (owner/name) or a folder with a saved ViT or DeiT."
+# Classifier.origin and Manifest.origin in words: where the weights came from
+WEIGHTS = {"embedded": "embedded in vitspace", "cache": "from the local Hugging Face cache",
+           "hub": "downloaded from the Hugging Face Hub", "local": "from a local folder",
+           "random": "random (architecture only)"}
 BENCH_DEFAULT = ["eager-fp32", "eager-bf16", "int8.pt", "model-int8.pte", "model-int8-x86.pt2", "model-int8.onnx",
                  "mobile-tutorial-qnnpack", "openvino-bf16", "openvino-int8"]
 _benches: dict[str, threading.Event] = {}  # session -> cancel flag of its running benchmark
@@ -123,6 +132,31 @@ def _choices() -> list[tuple[str, str]]:
     return [(label(n), n) for n in vs.list_models()]
 
 
+def _model(name) -> str:
+    """A model box's value as the library takes it: a registered name, a Hub id or a folder."""
+    name = (name or "").strip()
+    if not name:
+        raise gr.Error(NO_MODEL)
+    return name
+
+
+def _weights(origins: dict[str, str]) -> str:
+    """Markdown: where each model's weights came from (model -> Classifier.origin)."""
+    return "Weights: " + "; ".join(f"**{m}** {WEIGHTS.get(o, o)}" for m, o in origins.items()) + "."
+
+
+def _download(models: list[str], pretrained: bool) -> None:
+    """Load the models whose weights the Hub has to send, the download bars shown as the event's progress
+    (gr.Progress(track_tqdm=True)); then stop showing tqdm bars for the rest of the event: torch.fx updates a hidden
+    bar per graph node, and reporting each made compiling (the fast path, .pt2 files) ten times slower."""
+    try:
+        for m in dict.fromkeys(models):
+            if pretrained and weights_origin(vs.resolve(m)) == "hub":
+                vs.get_classifier(m, pretrained)
+    finally:
+        LocalContext.progress.set(None)  # the Progress that Gradio's tqdm patch reports to
+
+
 def _stepper(progress: gr.Progress, total: int):
     """A progress callback for library messages: each one advances the bar a step, short of the end."""
     steps = iter(range(1, total))
@@ -169,45 +203,53 @@ def _card_page(text: str, path: Path) -> tuple[str, str, list[str]]:
 
 @handled("Classifying")
 def on_classify(image, model_a: str, model_b: str, random_weights: bool, fast: bool = False,
-                method: str = "rollout"):
+                method: str = "rollout", progress=gr.Progress(track_tqdm=True)):
     if image is None:
         raise gr.Error("Upload an image, take one with the webcam, paste one, or click an example.")
-    models, pretrained = [model_a, model_b], not random_weights
+    models, pretrained = [_model(model_a), _model(model_b)], not random_weights
+    _download(models, pretrained)
     c, explanations = _explained(image, models, pretrained, fast, method)
     notes = [vs.fast_note(m, pretrained) for m in models] if fast else []
+    origins = {m: vs.get_classifier(m, pretrained).origin for m in models}  # loaded above: no work
     a, b = c.predictions
     return (Label(classify_md.confidences(a), label=a.model), Label(classify_md.confidences(b), label=b.model),
-            classify_md.summary(c, notes, models), *(vx.figure(e) if e else None for e in explanations),
-            heads_table(explanations))
+            f"{classify_md.summary(c, notes, models)}\n\n{_weights(origins)}",
+            *(vx.figure(e) if e else None for e in explanations), heads_table(explanations))
 
 
-def on_change(image, *args):
+def on_change(image, model_a, model_b, random_weights, fast, method, progress=gr.Progress(track_tqdm=True)):
     """Re-run on a new image or model; an emptied image clears the answers, a bad one says why in their place."""
     if image is None:
         return None, None, "", None, None, ""
     try:
-        return on_classify(image, *args)
+        return on_classify(image, model_a, model_b, random_weights, fast, method, progress)
     except gr.Error as e:
         return None, None, f"**Could not classify this image.** {e.message}", None, None, ""
 
 
 @handled("Building the files")
-def on_build(model: str, formats: list[str], engine: str, random_weights: bool, progress=gr.Progress()):
+def on_build(model: str, formats: list[str], engine: str, random_weights: bool,
+             progress=gr.Progress(track_tqdm=True)):
     if not formats:
         raise gr.Error("Choose at least one format.")
+    model = _model(model)
+    _download([model], not random_weights)
     config = vc.CompressConfig(model, BUILDS, tuple(formats), engine, pretrained=not random_weights)
     out, manifest = vc.compress_cached(config, BUILDS, progress=_stepper(progress, 2 * len(formats) + 1))
     files = [str(p) for p in compress_md.downloads(manifest, out)]
     files += [str(vc.zip_build(out))] if files else []
-    return (compress_md.file_cells(manifest), files, compress_md.summary(manifest), compress_md.usage(manifest),
-            (model, str(out)))
+    return (compress_md.file_cells(manifest), files,
+            f"{compress_md.summary(manifest)}\n\n{_weights({manifest.model: manifest.origin})}",
+            compress_md.usage(manifest), (model, str(out)))
 
 
 @handled("The benchmark")
 def on_benchmark(model: str, variants: list[str], batches: list[str], threads: int, random_weights: bool,
-                 request: gr.Request, progress=gr.Progress()):
+                 request: gr.Request, progress=gr.Progress(track_tqdm=True)):
     if not variants or not batches:
         raise gr.Error("Choose at least one variant and one batch size.")
+    model = _model(model)
+    _download([model], not random_weights)
     config = vb.BenchConfig(model, tuple(variants), tuple(sorted(int(b) for b in batches)), int(threads),
                             builds=BUILDS, pretrained=not random_weights)
     report, cached = _bench_stoppable(config, request.session_hash, _stepper(progress, 4 * len(variants) + 2))
@@ -215,7 +257,9 @@ def on_benchmark(model: str, variants: list[str], batches: list[str], threads: i
         vb.record_fastest_file(report, BUILDS)
     smallest, tradeoff = _plot_frames(report.rows())
     out = vb.result_dir(config, BUILDS)
-    return (bench_md.summary(report, cached), bench_md.result_cells(report), smallest, smallest, tradeoff,
+    origin = report.config.get("origin")  # None in a report saved before runs recorded it
+    about = bench_md.summary(report, cached) + (f"\n\n{_weights({model: origin})}" if origin else "")
+    return (about, bench_md.result_cells(report), smallest, smallest, tradeoff,
             [str(out / vb.RESULT), str(out / "bench.csv")])
 
 
@@ -242,8 +286,10 @@ def classify_tab(choices: list[tuple[str, str]], pair: tuple[str, str]) -> None:
                 image = RawImage(sources=["upload", "webcam", "clipboard"], type="filepath", label="Image",
                                  height=300, elem_id="input-image")
                 with gr.Row():
-                    model_a = gr.Dropdown(choices, value=pair[0], label="Model A (ViT)")
-                    model_b = gr.Dropdown(choices, value=pair[1], label="Model B (DeiT)")
+                    model_a = gr.Dropdown(choices, value=pair[0], label="Model A", info=MODEL_INFO,
+                                          allow_custom_value=True, elem_id="model-a")
+                    model_b = gr.Dropdown(choices, value=pair[1], label="Model B", info=MODEL_INFO,
+                                          allow_custom_value=True, elem_id="model-b")
                 with gr.Row():
                     random_weights = gr.Checkbox(
                         False, label="Architecture only (random weights: for speed, not answers)")
@@ -280,7 +326,8 @@ def compress_tab(choices: list[tuple[str, str]], model: str) -> gr.State:
     with gr.Tab("Compress"):
         gr.Markdown("Build deployable files, check each in its own runtime against the fp32 model, download them.")
         with gr.Row():
-            c_model = gr.Dropdown(choices, value=model, label="Model")
+            c_model = gr.Dropdown(choices, value=model, label="Model", info=MODEL_INFO, allow_custom_value=True,
+                                  elem_id="compress-model")
             engine = gr.Dropdown(["auto", "x86", "onednn", "fbgemm", "qnnpack"], value="auto",
                                  label="int8 engine (auto: x86 on x86-64, qnnpack on ARM)")
             random_weights = gr.Checkbox(False, label="Architecture only (random weights)")
@@ -304,7 +351,8 @@ def benchmark_tab(choices: list[tuple[str, str]], model: str) -> None:
         gr.Markdown("Latency and throughput of every variant in its own runtime, beside the tools a user would "
                     "pick instead (peers). Warm-up calls are not timed; each figure is over 20 timed calls.")
         with gr.Row():
-            b_model = gr.Dropdown(choices, value=model, label="Model")
+            b_model = gr.Dropdown(choices, value=model, label="Model", info=MODEL_INFO, allow_custom_value=True,
+                                  elem_id="bench-model")
             threads = gr.Slider(1, os.cpu_count() or 1, value=os.cpu_count() or 1, step=1, label="Threads")
             random_weights = gr.Checkbox(False, label="Architecture only (random weights)")
         variants = gr.CheckboxGroup(list(BENCH_VARIANTS), value=BENCH_DEFAULT, label="Variants")

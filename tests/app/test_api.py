@@ -1,6 +1,7 @@
 """The app's HTTP API, driven with gradio_client against `python app.py` as users launch it."""
 import json
 import os
+import time
 from pathlib import Path
 
 import httpx
@@ -9,15 +10,23 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from support import EXAMPLES, ROOT
 from support.hostile import HOSTILE, ODD
+from support.hubcache import PETS, save_user_model
 
 from vitspace.data.folders import CIFAR10_CLASSES
+from vitspace.models.hf import imagenet_labels
 
 PAIR = ("vit-tiny-cifar10", "deit-tiny-cifar10")
+PETS_VIT, TIMM_DEIT = "someone/vit-pets-384", "timm/deit_tiny_distilled_patch16_224.fb_in1k"  # in hub_app's cache
 
 
 @pytest.fixture(scope="module")
 def client(app_url):
     return Client(app_url, verbose=False)
+
+
+@pytest.fixture(scope="module")
+def hub_client(hub_app):
+    return Client(hub_app, verbose=False)
 
 
 def _classify(client, path, a=PAIR[0], b=PAIR[1], random_weights=False):
@@ -98,6 +107,55 @@ def test_api_unavailable_hub_weights_explain_how_to_provide_them(client):
         _classify(client, EXAMPLES / "cat.jpg", "vit-base", "deit-base")
 
 
+@pytest.mark.slow
+def test_api_compares_two_typed_hub_models_each_with_its_own_labels(hub_client):
+    a, b, summary, *_ = _classify(hub_client, EXAMPLES / "cat.jpg", PETS_VIT, TIMM_DEIT)
+    assert a["label"] == PETS_VIT and b["label"] == TIMM_DEIT
+    assert {c["label"] for c in a["value"]["confidences"]} == set(PETS.values())  # its 3 labels, none of CIFAR's
+    imagenet = set(imagenet_labels().values())
+    assert len(b["value"]["confidences"]) == 5 and {c["label"] for c in b["value"]["confidences"]} <= imagenet
+    assert b["value"]["label"] in imagenet
+    for model in (PETS_VIT, TIMM_DEIT):
+        assert f"**{model}** from the local Hugging Face cache" in summary, "where the weights came from"
+
+
+@pytest.mark.slow
+def test_api_classifies_with_a_model_in_a_folder_and_says_so(hub_client, tmp_path):
+    folder = save_user_model(PETS_VIT, tmp_path / "my-vit")  # the app runs on this machine: it reads the folder
+    a, _, summary, *_ = _classify(hub_client, EXAMPLES / "dog.jpg", str(folder), PAIR[1])
+    assert a["label"] == str(folder) and a["value"]["label"] in PETS.values()
+    assert f"**{folder}** from a local folder" in summary and f"**{PAIR[1]}** embedded in vitspace" in summary
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model, says", [("someone/bert-sentiment", ("ViT", "DeiT", "bert")),
+                                         ("someone/resnet-flowers", ("ViT", "DeiT", "resnet")),
+                                         ("someone/not-downloaded", ("not in the local cache", "HF_HUB_OFFLINE"))])
+def test_api_a_typed_model_it_cannot_run_is_refused_in_a_sentence_and_the_app_keeps_serving(hub_client, model,
+                                                                                            says):
+    with pytest.raises(AppError) as e:
+        _classify(hub_client, EXAMPLES / "cat.jpg", model, TIMM_DEIT)
+    msg = str(e.value)
+    assert model in msg and all(s in msg for s in says), msg
+    assert "Traceback" not in msg and "File \"" not in msg
+    a, *_ = _classify(hub_client, EXAMPLES / "cat.jpg", PETS_VIT, PAIR[1])  # the next request is answered
+    assert a["value"]["label"] in PETS.values()
+
+
+@pytest.mark.slow
+def test_api_a_model_downloading_shows_its_progress_and_says_it_came_from_the_hub(online_app):
+    job = Client(online_app, verbose=False).submit(handle_file(str(EXAMPLES / "cat.jpg")), PETS_VIT, PAIR[1], False,
+                                                   api_name="/classify")
+    bars = set()
+    while not job.done():  # huggingface_hub's tqdm bar of the weights, as the event's progress
+        bars |= {p.desc for p in job.status().progress_data or []}
+        time.sleep(0.05)
+    a, _, summary, *_ = job.result()
+    assert any(d and d.endswith("model.safetensors") for d in bars), bars
+    assert a["value"]["label"] in PETS.values()
+    assert f"**{PETS_VIT}** downloaded from the Hugging Face Hub" in summary
+
+
 def test_api_caps_upload_size(client, tmp_path):
     big = tmp_path / "big.png"
     big.write_bytes(os.urandom(26 * 1024 * 1024))
@@ -162,3 +220,19 @@ def test_an_unexpected_failure_is_one_sentence_with_the_traceback_in_the_log(cap
     assert e.value.message.startswith("Doing the thing failed unexpectedly (ZeroDivisionError). Try again")
     assert "secret" not in e.value.message and e.value.title == "Doing the thing failed"
     assert "internal detail" in caplog.text  # the server log keeps the traceback
+
+
+@pytest.mark.slow
+def test_tqdm_bars_stop_reaching_the_page_once_the_models_are_loaded():
+    """torch.fx updates a hidden tqdm bar per graph node: Gradio reporting each made the fast path's first
+    compile ten times slower (40 s to 8 min)."""
+    import gradio as gr
+    from gradio.context import LocalContext
+
+    import app
+    token = LocalContext.progress.set(gr.Progress(track_tqdm=True))  # as Gradio sets it for the event's handler
+    try:
+        app._download(list(PAIR), True)
+        assert LocalContext.progress.get(None) is None
+    finally:
+        LocalContext.progress.reset(token)

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 from support import EXAMPLES
+from support.hubcache import PETS
 
 from vitspace.bench.variants import BENCH_VARIANTS
 from vitspace.data.folders import CIFAR10_CLASSES
@@ -55,6 +56,15 @@ def _download(page, locator, dest: Path) -> Path:
 
 def _file_link(page, elem_id: str, name: str):
     return page.locator(f"#{elem_id} tr:has(td[aria-label='{name}']) a").first
+
+
+def _type_model(page, elem_id: str, name: str) -> None:
+    """Type a model into a model box (a dropdown that takes typed values): its input, the name, Enter."""
+    box = page.locator(f"#{elem_id} input").first
+    box.click()
+    box.fill(name)
+    box.press("Enter")
+    page.wait_for_function("([box, name]) => box.value === name", arg=[box.element_handle(), name])
 
 
 def _no_bare_error(page) -> None:
@@ -161,3 +171,38 @@ def test_benchmark_can_be_stopped(page, app_url, tmp_path):
         page.get_by_text("[1/").first.wait_for(timeout=60_000)
         page.get_by_role("button", name="Stop").click()
         page.get_by_text("Benchmark stopped: nothing was saved.").first.wait_for(timeout=120_000)
+
+
+@pytest.mark.slow
+def test_a_user_classifies_and_compresses_their_own_hub_model(page, hub_app, tmp_path):
+    """A Hub id typed into Classify's Model A, then into Compress's Model: fp32.pt and int8.pt, the int8 file
+    downloaded and run at the model's 384 px with its 3 labels."""
+    import torch
+    pets = "someone/vit-pets-384"  # in hub_app's Hugging Face cache
+    with screenshot_on_failure(page, tmp_path / "own-model.png"):
+        _open(page, hub_app)
+        _type_model(page, "model-a", pets)
+        page.locator("#examples").get_by_role("button").first.click()
+        page.locator("#summary").get_by_text(f"{pets} from the local Hugging Face cache").wait_for(timeout=60_000)
+        assert _top_label(page, "label-a") in PETS.values()
+        assert _top_label(page, "label-b") in CIFAR10_CLASSES  # Model B is still the embedded DeiT
+        _no_bare_error(page)
+
+        page.get_by_role("tab", name="Compress").click()
+        _type_model(page, "compress-model", pets)
+        for name in VARIANTS:  # the Compress tab's boxes come before the Benchmark tab's
+            box = page.get_by_label(name, exact=True).first
+            box.check() if name in ("fp32.pt", "int8.pt") else box.uncheck()
+        page.get_by_role("button", name="Build").click()
+        link = _file_link(page, "compress-files", "int8.pt")
+        link.wait_for(timeout=300_000)
+        about = page.locator("#compress-about").inner_text()
+        assert about.startswith(f"{pets} (pretrained)") and "from the local Hugging Face cache" in about
+        table = page.locator("#compress-table").inner_text()
+        built = [cell.strip() for cell in table.splitlines() if cell.strip() in VARIANTS]  # the file column
+        assert built == ["fp32.pt", "int8.pt"], table
+        int8 = _download(page, link, tmp_path / "int8.pt")
+        with torch.inference_mode():
+            logits = torch.jit.load(str(int8))(torch.rand(1, 3, 384, 384))
+        assert logits.shape == (1, len(PETS))
+        _no_bare_error(page)

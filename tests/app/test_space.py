@@ -40,9 +40,9 @@ def space():
     remove(root)
 
 
-def _component_value(url: str, label: str):
+def _component_value(url: str, elem_id: str):
     config = json.loads(urllib.request.urlopen(url + "config", timeout=30).read())
-    return next(c["props"]["value"] for c in config["components"] if c.get("props", {}).get("label") == label)
+    return next(c["props"]["value"] for c in config["components"] if c.get("props", {}).get("elem_id") == elem_id)
 
 
 def test_space_default_pair_is_the_hub_pair(space):
@@ -50,8 +50,8 @@ def test_space_default_pair_is_the_hub_pair(space):
     out = subprocess.run([sys.executable, "-c", "import vitspace; print(*vitspace.default_pair())"], cwd=app_dir,
                          env=user_env(home, **env), capture_output=True, text=True, check=True).stdout.split()
     assert out == ["vit-base", "deit-base"]
-    assert _component_value(url, "Model A (ViT)") == "vit-base"
-    assert _component_value(url, "Model B (DeiT)") == "deit-base"
+    assert _component_value(url, "model-a") == "vit-base"
+    assert _component_value(url, "model-b") == "deit-base"
 
 
 def test_space_classify_answers_with_imagenet_labels(space):

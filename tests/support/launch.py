@@ -25,8 +25,11 @@ def fresh_home(name: str = "home") -> Path:
 
 
 def user_env(home: Path, **extra: str) -> dict[str, str]:
+    """The environment of a user with this HOME: offline (HF_HUB_OFFLINE=0 in EXTRA for a local fake Hub), none
+    of the test run's vitspace, Hub or Gradio settings; EXTRA added last."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(_DROPPED)}
-    env.update(HOME=str(home), HF_HUB_OFFLINE="1", GRADIO_ANALYTICS_ENABLED="False", PYTHONUNBUFFERED="1", **extra)
+    env.update({"HOME": str(home), "HF_HUB_OFFLINE": "1", "GRADIO_ANALYTICS_ENABLED": "False",
+                "PYTHONUNBUFFERED": "1", **extra})
     return env
 
 
