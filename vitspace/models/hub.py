@@ -85,7 +85,7 @@ def hub_file(repo_id: str, filename: str, revision: str | None = None, required:
         raise WeightsUnavailableError(
             f"{where} is not in the local cache ({constants.HF_HUB_CACHE}) and {offline_reason()}. Download it "
             f"once where the Hub is reachable (`hf download {repo_id}`) and copy that cache here or point "
-            "HF_HUB_CACHE at it, or save the model to a folder and give its path") from None
+            "HF_HUB_CACHE at it, or save the model to a folder and give its path.") from None
     except (errors.HfHubHTTPError, OSError) as e:
         raise WeightsUnavailableError(f"{where}: the Hub could not be reached ({type(e).__name__}); "
                                       "try again, or give a folder with the model") from None

@@ -82,7 +82,7 @@ def _from_hub(name: str, repo_id: str, revision: str | None) -> ModelSpec:
     try:
         config = hub_file(repo_id, "config.json", revision)
     except UnsupportedModelError as e:  # no config.json
-        raise UnsupportedModelError(f"{e}. vitspace supports {SUPPORTED}") from None
+        raise UnsupportedModelError(f"{e}. vitspace supports {SUPPORTED}.") from None
     processor = hub_file(repo_id, "preprocessor_config.json", revision, required=False)
     readme = hub_file(repo_id, "README.md", revision, required=False)  # its card: the license
     return _spec(name, config, processor, readme, source="hub", repo_id=repo_id, revision=revision)
@@ -119,7 +119,7 @@ def _spec(name: str, config_file: Path, processor: Path | None, readme: Path | N
         spec = _transformers_spec(name, config, processor, **where)
     else:
         raise UnsupportedModelError(f"{name}: its config.json is neither a transformers nor a timm config. "
-                                    f"vitspace supports {SUPPORTED}")
+                                    f"vitspace supports {SUPPORTED}.")
     return replace(spec, license=_card_license(readme) or spec.license)  # the card's word first
 
 
@@ -135,7 +135,7 @@ def _transformers_spec(name: str, config: dict, processor: Path | None, **where)
     if family is None or config.get("model_type") not in ("vit", "deit"):
         kind = f"a {config.get('model_type')} model" + (f" ({arch})" if arch else "")
         raise UnsupportedModelError(f"{name} is {kind}, not a ViT or DeiT image classifier. "
-                                    f"vitspace supports {SUPPORTED}")
+                                    f"vitspace supports {SUPPORTED}.")
     id2label = config.get("id2label") or {}
     labels = tuple(str(id2label.get(str(i), id2label.get(i, f"LABEL_{i}"))) for i in range(len(id2label)))
     size = config.get("image_size", 224)
@@ -187,10 +187,10 @@ def _timm_spec(name: str, config: dict, config_dir: Path, **where) -> ModelSpec:
             model = build()
     except RuntimeError:  # timm: Unknown model
         raise UnsupportedModelError(f"{name}: timm has no architecture {arch!r}. "
-                                    f"vitspace supports {SUPPORTED}") from None
+                                    f"vitspace supports {SUPPORTED}.") from None
     if not isinstance(model, VisionTransformer):
         raise UnsupportedModelError(f"{name} is a timm {type(model).__name__} ({arch}), not a ViT or DeiT. "
-                                    f"vitspace supports {SUPPORTED}")
+                                    f"vitspace supports {SUPPORTED}.")
     family = "deit" if getattr(model, "dist_token", None) is not None else "vit"
     cfg = {**config.get("pretrained_cfg", {})}
     data_cfg = {k: cfg[k] for k in ("input_size", "mean", "std", "interpolation", "crop_pct", "crop_mode")
