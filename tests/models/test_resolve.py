@@ -4,11 +4,15 @@ import json
 
 import pytest
 import torch
+from huggingface_hub import ModelCard
 from support import EXAMPLES
 from support.hubcache import BEANS, FLOWERS, PETS, save_user_model
 
 import vitspace as vs
 from vitspace.bench.run import BenchConfig, bench
+from vitspace.card.build import render_card
+from vitspace.card.hub_rules import validate_card
+from vitspace.card.publish import main as publish_main
 from vitspace.compress.build import CompressConfig, compress, gate_verdict
 from vitspace.explain.explanation import explain
 from vitspace.export import VARIANTS, default_files, missing_packages
@@ -131,11 +135,21 @@ def test_compress_builds_every_default_file_which_runs_in_its_runtime(user_model
     assert {e.file for e in manifest.files} == set(files)
     saved = json.loads((tmp_path / "manifest.json").read_text())
     assert saved["model"] == name
+    # its card, as the Hub would take it, and what `card.publish --dry-run` stages
+    card = ModelCard(render_card(name, tmp_path))
+    validate_card(card)
+    assert card.data.base_model == (None if hub_id == "folder" else hub_id)
+    assert publish_main(["--model", name, "--repo-id", "alice/mine", "--artifacts", str(tmp_path),
+                         "--dry-run", str(tmp_path / "stage")]) == 0
+    staged = json.loads((tmp_path / "stage" / "config.json").read_text())
+    assert len(staged["id2label"]) == len(resolve(name).labels) and (tmp_path / "stage" / "int8.pt").exists()
 
 
 @pytest.mark.slow
-def test_bench_times_a_users_model(user_models, tmp_path):
-    report = bench(BenchConfig("someone/vit-pets-384", variants=("eager-fp32",), batches=(1,), warmup=1, threads=1,
-                               limit=4, builds=tmp_path))
+@pytest.mark.parametrize("hub_id", [*IDS, "folder"])
+def test_bench_times_a_users_model(user_models, folder, hub_id, tmp_path):
+    name = str(folder) if hub_id == "folder" else hub_id
+    report = bench(BenchConfig(name, variants=("eager-fp32",), batches=(1,), warmup=1, threads=1, limit=4,
+                               builds=tmp_path))
     (row,) = report.results
-    assert row.status == "ok" and row.p50_ms > 0 and report.config["model"] == "someone/vit-pets-384"
+    assert row.status == "ok" and row.p50_ms > 0 and report.config["model"] == name
