@@ -33,7 +33,7 @@ from vitspace.compress import build as vc
 from vitspace.compress import report as compress_md
 from vitspace.explain.report import heads_table
 from vitspace.export import VARIANTS, default_files
-from vitspace.models.loading import weights_origin
+from vitspace.models.loading import weights_line, weights_origin
 from vitspace.util.paths import builds_root
 
 EXAMPLES_DIR = Path(__file__).resolve().with_name("examples")
@@ -60,10 +60,6 @@ log = logging.getLogger("vitspace.app")
 # every model box: the registry's names as suggestions, or a model typed in (vitspace.models.resolve reads each)
 MODEL_INFO = "Pick one, or type a Hugging Face Hub id (owner/name, owner/name@revision) or a folder, then Enter"
 NO_MODEL = "Choose a model, or type a Hugging Face Hub id (owner/name) or a folder with a saved ViT or DeiT."
-# Classifier.origin and Manifest.origin in words: where the weights came from
-WEIGHTS = {"embedded": "embedded in vitspace", "cache": "from the local Hugging Face cache",
-           "hub": "downloaded from the Hugging Face Hub", "local": "from a local folder",
-           "random": "random (architecture only)"}
 BENCH_DEFAULT = ["eager-fp32", "eager-bf16", "int8.pt", "model-int8.pte", "model-int8-x86.pt2", "model-int8.onnx",
                  "mobile-tutorial-qnnpack", "openvino-bf16", "openvino-int8"]
 _benches: dict[str, threading.Event] = {}  # session -> cancel flag of its running benchmark
@@ -140,11 +136,6 @@ def _model(name) -> str:
     return name
 
 
-def _weights(origins: dict[str, str]) -> str:
-    """Markdown: where each model's weights came from (model -> Classifier.origin)."""
-    return "Weights: " + "; ".join(f"**{m}** {WEIGHTS.get(o, o)}" for m, o in origins.items()) + "."
-
-
 def _download(models: list[str], pretrained: bool) -> None:
     """Load the models whose weights the Hub has to send, the download bars shown as the event's progress
     (gr.Progress(track_tqdm=True)); then stop showing tqdm bars for the rest of the event: torch.fx updates a hidden
@@ -213,7 +204,7 @@ def on_classify(image, model_a: str, model_b: str, random_weights: bool, fast: b
     origins = {m: vs.get_classifier(m, pretrained).origin for m in models}  # loaded above: no work
     a, b = c.predictions
     return (Label(classify_md.confidences(a), label=a.model), Label(classify_md.confidences(b), label=b.model),
-            f"{classify_md.summary(c, notes, models)}\n\n{_weights(origins)}",
+            f"{classify_md.summary(c, notes, models)}\n\n{weights_line(origins)}",
             *(vx.figure(e) if e else None for e in explanations), heads_table(explanations))
 
 
@@ -239,7 +230,7 @@ def on_build(model: str, formats: list[str], engine: str, random_weights: bool,
     files = [str(p) for p in compress_md.downloads(manifest, out)]
     files += [str(vc.zip_build(out))] if files else []
     return (compress_md.file_cells(manifest), files,
-            f"{compress_md.summary(manifest)}\n\n{_weights({manifest.model: manifest.origin})}",
+            f"{compress_md.summary(manifest)}\n\n{weights_line({manifest.model: manifest.origin})}",
             compress_md.usage(manifest), (model, str(out)))
 
 
@@ -258,7 +249,7 @@ def on_benchmark(model: str, variants: list[str], batches: list[str], threads: i
     smallest, tradeoff = _plot_frames(report.rows())
     out = vb.result_dir(config, BUILDS)
     origin = report.config.get("origin")  # None in a report saved before runs recorded it
-    about = bench_md.summary(report, cached) + (f"\n\n{_weights({model: origin})}" if origin else "")
+    about = bench_md.summary(report, cached) + (f"\n\n{weights_line({model: origin})}" if origin else "")
     return (about, bench_md.result_cells(report), smallest, smallest, tradeoff,
             [str(out / vb.RESULT), str(out / "bench.csv")])
 

@@ -153,3 +153,9 @@ def test_bench_times_a_users_model(user_models, folder, hub_id, tmp_path):
                                builds=tmp_path))
     (row,) = report.results
     assert row.status == "ok" and row.p50_ms > 0 and report.config["model"] == name
+
+
+def test_where_the_weights_came_from_in_words():
+    from vitspace.models.loading import weights_line
+    assert weights_line({"someone/vit-pets-384": "cache", "./my-vit": "local"}) == (
+        "Weights: **someone/vit-pets-384** from the local Hugging Face cache; **./my-vit** from a local folder.")

@@ -12,7 +12,7 @@ from .hub import hub_file, hub_reachable, offline_reason
 from .registry import ModelSpec
 from .resolve import TRANSFORMERS_CLASSES
 
-__all__ = ["load_module", "weights_origin"]
+__all__ = ["load_module", "weights_origin", "weights_line", "ORIGIN_WORDS"]
 
 _HUB_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
@@ -35,6 +35,17 @@ def weights_origin(spec: ModelSpec) -> str:
     if _cached_weights(spec) is not None:
         return "cache"
     return "hub" if hub_reachable() else "unavailable"
+
+
+# Classifier.origin and Manifest.origin in words: where the weights came from
+ORIGIN_WORDS = {"embedded": "embedded in vitspace", "cache": "from the local Hugging Face cache",
+                "hub": "downloaded from the Hugging Face Hub", "local": "from a local folder",
+                "random": "random (architecture only)"}
+
+
+def weights_line(origins: dict[str, str]) -> str:
+    """Markdown: where each model's weights came from (model -> origin)."""
+    return "Weights: " + "; ".join(f"**{m}** {ORIGIN_WORDS.get(o, o)}" for m, o in origins.items()) + "."
 
 
 def _hub_folder(spec: ModelSpec) -> Path:
