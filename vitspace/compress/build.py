@@ -29,6 +29,7 @@ from ..export import (
     pick_engine,
     quantized_engine,
 )
+from ..models.loading import cached_weights
 from ..models.resolve import resolve
 from ..util import atomic
 from ..util.cpuinfo import cpu_record, machine_class
@@ -83,12 +84,8 @@ def weights_identity(model: str, pretrained: bool) -> str:
         return ";".join(stat_identity(p) for p in sorted(spec.folder.iterdir()) if p.is_file())
     if spec.source == "embedded":
         return stat_identity(spec.weights_file) if spec.weights_file.exists() else "missing"
-    from huggingface_hub import try_to_load_from_cache
-    for name in ("model.safetensors", "pytorch_model.bin"):
-        cached = try_to_load_from_cache(spec.repo_id, name, revision=spec.revision)
-        if isinstance(cached, str):  # .../snapshots/<commit>/<file>: names the revision
-            return stat_identity(Path(cached))
-    return f"hub:{spec.repo_id}@{spec.revision or 'main'}"
+    cached = cached_weights(spec)  # .../snapshots/<commit>/<file>: names the revision
+    return stat_identity(cached) if cached else f"hub:{spec.repo_id}@{spec.revision or 'main'}"
 
 
 def build_key(config: CompressConfig) -> str:

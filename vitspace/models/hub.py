@@ -11,7 +11,7 @@ from urllib.parse import urlparse
 
 from ..errors import UnknownModelError, UnsupportedModelError, WeightsUnavailableError
 
-__all__ = ["hub_reachable", "hub_file", "offline_reason"]
+__all__ = ["hub_reachable", "hub_file", "cached_file", "offline_reason"]
 
 _probe_lock = threading.Lock()
 _probe: tuple[float, bool] | None = None
@@ -80,7 +80,7 @@ def hub_file(repo_id: str, filename: str, revision: str | None = None, required:
     except errors.LocalEntryNotFoundError:
         if not required and online:
             return None
-        if not required and _cached(repo_id, "config.json", revision):
+        if not required and cached_file(repo_id, "config.json", revision):
             return None  # the config is here, this optional file is not: we cannot ask the Hub
         raise WeightsUnavailableError(
             f"{where} is not in the local cache ({constants.HF_HUB_CACHE}) and {offline_reason()}. Download it "
@@ -91,6 +91,8 @@ def hub_file(repo_id: str, filename: str, revision: str | None = None, required:
                                       "try again, or give a folder with the model") from None
 
 
-def _cached(repo_id: str, filename: str, revision: str | None) -> bool:
+def cached_file(repo_id: str, filename: str, revision: str | None = None) -> Path | None:
+    """A Hub repository's file in the local cache, or None; asks nothing of the Hub."""
     from huggingface_hub import try_to_load_from_cache
-    return isinstance(try_to_load_from_cache(repo_id, filename, revision=revision), str)
+    found = try_to_load_from_cache(repo_id, filename, revision=revision)
+    return Path(found) if isinstance(found, str) else None

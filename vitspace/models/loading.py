@@ -8,22 +8,20 @@ from torch import nn
 
 from ..errors import WeightsUnavailableError
 from .hf import HFLogits, hf_classes
-from .hub import hub_file, hub_reachable, offline_reason
+from .hub import cached_file, hub_file, hub_reachable, offline_reason
 from .registry import ModelSpec
 from .resolve import TRANSFORMERS_CLASSES
 
-__all__ = ["load_module", "weights_origin", "weights_line", "ORIGIN_WORDS"]
+__all__ = ["load_module", "weights_origin", "cached_weights", "weights_line", "ORIGIN_WORDS"]
 
 _HUB_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
-def _cached_weights(spec: ModelSpec) -> Path | None:
+def cached_weights(spec: ModelSpec) -> Path | None:
     """The cached weights file of a Hub model (config.json beside it), or None."""
-    from huggingface_hub import try_to_load_from_cache
-    found = lambda f: try_to_load_from_cache(spec.repo_id, f, revision=spec.revision)  # noqa: E731
-    if not isinstance(found("config.json"), str):
+    if cached_file(spec.repo_id, "config.json", spec.revision) is None:
         return None
-    return next((Path(w) for w in map(found, _HUB_WEIGHT_FILES) if isinstance(w, str)), None)
+    return next(filter(None, (cached_file(spec.repo_id, w, spec.revision) for w in _HUB_WEIGHT_FILES)), None)
 
 
 def weights_origin(spec: ModelSpec) -> str:
@@ -32,7 +30,7 @@ def weights_origin(spec: ModelSpec) -> str:
         return "embedded" if spec.weights_file.exists() else "unavailable"
     if spec.source == "local":
         return "local"
-    if _cached_weights(spec) is not None:
+    if cached_weights(spec) is not None:
         return "cache"
     return "hub" if hub_reachable() else "unavailable"
 
@@ -50,7 +48,7 @@ def weights_line(origins: dict[str, str]) -> str:
 
 def _hub_folder(spec: ModelSpec) -> Path:
     """The snapshot folder of a Hub model with its config and weights, downloaded if they are not cached."""
-    cached = _cached_weights(spec)
+    cached = cached_weights(spec)
     if cached is not None:
         return cached.parent
     if not hub_reachable():
