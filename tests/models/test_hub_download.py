@@ -2,8 +2,8 @@
 way a Hub can say no gets its own sentence. Against a fake Hub on 127.0.0.1, as HF_ENDPOINT would point to."""
 import pytest
 from support import EXAMPLES
+from support.fakehub import FakeHub
 from support.hubcache import PETS, save_user_model
-from support.hubserver import FileHub
 
 import vitspace as vs
 from vitspace.classify import classifier as clf_mod
@@ -18,7 +18,7 @@ REPO = "someone/vit-pets-384"
 def hub(monkeypatch, tmp_path):
     """The fake Hub, online, with an empty cache; nothing resolved or loaded before."""
     from huggingface_hub import constants
-    with FileHub() as server:
+    with FakeHub() as server:
         server.add_folder(REPO, save_user_model(REPO, tmp_path / "repo"))
         monkeypatch.setattr(constants, "ENDPOINT", server.url)  # as HF_ENDPOINT sets both, at import
         monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE",
@@ -31,8 +31,8 @@ def hub(monkeypatch, tmp_path):
         yield server
 
 
-def _fetched(server: FileHub) -> list[str]:
-    return [path.rsplit("/", 1)[-1] for method, path in server.requests if method == "GET"]
+def _fetched(server: FakeHub) -> list[str]:
+    return [path.rsplit("/", 1)[-1] for method, path, _ in server.requests if method == "GET"]
 
 
 def test_resolving_fetches_the_config_and_loading_the_weights_once(hub):
@@ -45,12 +45,14 @@ def test_resolving_fetches_the_config_and_loading_the_weights_once(hub):
     assert vs.model_info(REPO).origin == "cache"  # downloaded once, then from the cache
 
 
-@pytest.mark.parametrize("status, code, sentence", [
-    (401, "RepoNotFound", "no such model on the Hub. Check the spelling; if it is private, set HF_TOKEN"),
-    (403, "GatedRepo", "is gated: accept its conditions at"),
+@pytest.mark.parametrize("kind, sentence", [
+    ("absent", "no such model on the Hub. Check the spelling; if it is private, set HF_TOKEN"),
+    ("private", "no such model on the Hub. Check the spelling; if it is private, set HF_TOKEN"),
+    ("gated", "is gated: accept its conditions at"),
 ])
-def test_each_refusal_of_the_hub_has_its_sentence(hub, status, code, sentence):
-    hub.errors["someone/closed"] = (status, code)
+def test_each_refusal_of_the_hub_has_its_sentence(hub, kind, sentence):
+    if kind != "absent":  # asked for without a token: 401 RepoNotFound, 401 GatedRepo, as the Hub answers
+        hub.add_files("someone/closed", hub.files(REPO), private=kind == "private", gated=kind == "gated")
     with pytest.raises(vs.VitspaceError, match=sentence) as e:
         vs.get_classifier("someone/closed")
     assert "Traceback" not in str(e.value) and "\n" not in str(e.value)
@@ -59,13 +61,13 @@ def test_each_refusal_of_the_hub_has_its_sentence(hub, status, code, sentence):
 def test_an_unknown_revision_and_a_repository_without_a_config(hub):
     with pytest.raises(vs.UnknownModelError, match="has no revision 'v9'"):
         resolve(f"{REPO}@v9")
-    hub.repos["someone/just-files"] = {"weights.bin": b"0"}
+    hub.add_files("someone/just-files", {"weights.bin": b"0"})
     with pytest.raises(vs.UnsupportedModelError, match="has no config.json: not a transformers or timm model"):
         resolve("someone/just-files")
 
 
 def test_a_repository_without_weights_says_so_once_its_config_is_read(hub):
-    hub.repos["someone/config-only"] = {k: v for k, v in hub.repos[REPO].items() if k == "config.json"}
+    hub.add_files("someone/config-only", {"config.json": hub.files(REPO)["config.json"]})
     spec = resolve("someone/config-only")
     assert spec.family == "vit"
     with pytest.raises(vs.WeightsUnavailableError, match="the repository has no weights"):
