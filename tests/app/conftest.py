@@ -33,7 +33,7 @@ def online_app():
     home = root / "home"
     home.mkdir()
     try:
-        with FakeHub(download_seconds=2.0) as hub:
+        with FakeHub(require_token=False, download_seconds=2.0) as hub:
             hub.add_folder(PETS_VIT, save_user_model(PETS_VIT, root / "served"))
             with running_app(home, HF_HUB_OFFLINE="0", HF_ENDPOINT=hub.endpoint,
                              HF_HUB_CACHE=str(root / "empty-cache"), HF_HUB_DISABLE_XET="1") as (url, _, _):

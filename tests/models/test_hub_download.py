@@ -18,7 +18,7 @@ REPO = "someone/vit-pets-384"
 def hub(monkeypatch, tmp_path):
     """The fake Hub, online, with an empty cache; nothing resolved or loaded before."""
     from huggingface_hub import constants
-    with FakeHub() as server:
+    with FakeHub(require_token=False) as server:
         server.add_folder(REPO, save_user_model(REPO, tmp_path / "repo"))
         monkeypatch.setattr(constants, "ENDPOINT", server.url)  # as HF_ENDPOINT sets both, at import
         monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE",

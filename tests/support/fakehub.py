@@ -22,7 +22,8 @@ Repositories (models) live in memory, seeded by `add_folder`/`add_files` or made
   or _post; access_token = the user's token, id_token = RS256 JWT), GET /oauth/jwks, GET /oauth/userinfo;
   GET /avatars/{user}.svg
 Revisions are branches, refs/pr/N or commit shas; a commit's sha is the hash of its tree, so the same files at two
-refs share a sha. Reads need no token (public repos), a write needs a known one; an unknown token is a 401 anywhere.
+refs share a sha. Reads need no token (public repos; unless `require_token`), a write needs a known one; an unknown
+token is a 401 anywhere.
 Every request is kept in `requests` with its headers, and answers can be made to fail on demand (`fail`, `drop`).
 """
 import base64
@@ -32,6 +33,7 @@ import json
 import re
 import threading
 import time
+import traceback
 import warnings
 from dataclasses import dataclass, field
 from email.message import Message
@@ -140,15 +142,20 @@ class FakeHub:
 
     users: {token: username}; by default only TOKEN, whose user (USER) may write anywhere, as before users existed.
     With `users`, each may write only in their own namespace (and in orgs' they are in: `orgs`, {org: [names]}).
+    require_token: every request but the OpenID provider's must carry a known token (401 otherwise); by default
+    so with the single token (publishing must send it everywhere), not with `users` (the Hub's anonymous reads);
+    pass False to serve downloads to anyone.
     """
 
     def __init__(self, token: str = TOKEN, *, users: dict[str, str] | None = None,
-                 orgs: dict[str, list[str]] | None = None, oauth_user: str | None = None,
+                 orgs: dict[str, list[str]] | None = None, require_token: bool | None = None,
+                 oauth_user: str | None = None,
                  oauth_client: tuple[str, str] = ("fakehub-client-id", "fakehub-client-secret"),
                  download_seconds: float = 0.0):
         self.token = token
         self.users: dict[str, str] = dict(users) if users else {token: USER}
         self.anywhere = users is None        # the default single token may write in every namespace
+        self.require_token = users is None if require_token is None else require_token
         self.orgs = {k: list(v) for k, v in (orgs or {}).items()}
         self.oauth_user = oauth_user or next(iter(self.users.values()))
         self.oauth_client_id, self.oauth_client_secret = oauth_client
@@ -285,6 +292,9 @@ class FakeHub:
             except _Answer as a:
                 status, payload = a.status, {"error": a.message}
                 extra = {"X-Error-Message": a.message, **({"X-Error-Code": a.code} if a.code else {}), **a.headers}
+            except Exception as e:  # a request this fake does not understand: a 500 that says why, not a hang-up
+                traceback.print_exc()
+                status, payload, extra = 500, {"error": f"fake Hub: {e!r}"}, {"X-Error-Message": f"fake Hub: {e!r}"}
         if isinstance(payload, bytes):
             return self._send(h, status, raw=payload, headers=extra)
         self._send(h, status, payload, headers=extra)
@@ -321,12 +331,15 @@ class FakeHub:
             return 200, (b'<svg xmlns="http://www.w3.org/2000/svg" width="32" height="32">'
                          b'<circle cx="16" cy="16" r="16" fill="#fb0"/></svg>'), {"Content-Type": "image/svg+xml"}
         user = self._caller(headers)
+        if user is None and self.require_token:
+            raise _Answer(401, "Invalid credentials in Authorization header")
         if (method, path) == ("GET", "/api/whoami-v2"):
             if user is None:
                 raise _Answer(401, "Invalid credentials in Authorization header")
             return 200, self.whoami(user), None
         if (method, path) == ("POST", "/api/validate-yaml"):
-            meta = yaml.safe_load(json.loads(body)["content"].split("---")[1]) or {}
+            card = json.loads(body)["content"]
+            meta = (yaml.safe_load(card.split("---")[1]) if card.startswith("---") else None) or {}
             if "license" in meta and meta["license"] not in hub_rules.HUB_LICENSES:  # optional, as on the Hub
                 return 400, {"errors": [{"message": f"license {meta.get('license')!r} is invalid"}]}, None
             return 200, {"errors": [], "warnings": []}, None
@@ -554,17 +567,12 @@ class FakeHub:
     def key(self):
         """The RS256 key that signs id tokens, made on first use (a second or so of CPU)."""
         if self._key is None:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")   # authlib.jose says to move to joserfc; the API stays until 2.0
-                from authlib.jose import JsonWebKey
-            self._key = JsonWebKey.generate_key("RSA", 2048, is_private=True, options={"kid": "fakehub-1"})
+            self._key = jose()[0].generate_key("RSA", 2048, is_private=True, options={"kid": "fakehub-1"})
         return self._key
 
     def _jwt(self, claims: dict) -> str:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            from authlib.jose import jwt
-        return jwt.encode({"alg": "RS256", "kid": self.key.as_dict()["kid"], "typ": "JWT"}, claims, self.key).decode()
+        return jose()[1].encode({"alg": "RS256", "kid": self.key.as_dict()["kid"], "typ": "JWT"}, claims,
+                                 self.key).decode()
 
     def oidc(self, method, path, query, body, headers):
         if path == "/.well-known/openid-configuration":
@@ -619,6 +627,15 @@ class FakeHub:
                 raise _Answer(401, "Invalid credentials in Authorization header")
             return 200, self.claims(user), None
         return 404, {"error": f"no route {method} {path}"}, None
+
+
+def jose():
+    """authlib.jose's (JsonWebKey, jwt): it warns that joserfc is its successor, and keeps this API until 2.0."""
+    import authlib.deprecate  # noqa: F401 (its import puts an "always" filter first: ours must come after it)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from authlib.jose import JsonWebKey, jwt
+    return JsonWebKey, jwt
 
 
 def _id(name: str) -> str:
