@@ -5,18 +5,14 @@ A Space is Gradio run with SYSTEM=spaces and SPACE_ID, and OAUTH_CLIENT_ID, OAUT
 OPENID_PROVIDER_URL as the Hub sets them for `hf_oauth: true` (gradio.oauth reads them at import).
 """
 import hashlib
-import shutil
 import textwrap
 
 import pytest
-from support.fakehub import FakeHub
+from support.browser import ARGS, CHROMIUM
+from support.fakehub import SCOPES, FakeHub, space_env
 from support.launch import fresh_home, remove, running_app
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
 ALICE, BOB = "hf_aliceOAuthToken0123456789abcdefgh", "hf_bobOAuthToken0123456789abcdefghij"
-SCOPES = "openid profile read-repos write-repos manage-repos write-discussions"
 
 APP = '''
 import hashlib
@@ -39,13 +35,6 @@ with gr.Blocks() as demo:
 
 demo.launch()
 '''
-
-
-def space_env(hub: FakeHub) -> dict[str, str]:
-    """The environment of a Space with `hf_oauth: true` on this fake Hub."""
-    return {"SYSTEM": "spaces", "SPACE_ID": "someone/vitspace", "OAUTH_CLIENT_ID": hub.oauth_client_id,
-            "OAUTH_CLIENT_SECRET": hub.oauth_client_secret, "OAUTH_SCOPES": SCOPES,
-            "OPENID_PROVIDER_URL": hub.endpoint, "HF_ENDPOINT": hub.endpoint, "HF_HUB_OFFLINE": "0"}
 
 
 @pytest.mark.slow

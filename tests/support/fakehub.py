@@ -642,3 +642,14 @@ def _id(name: str) -> str:
     """A 24-hex id, as the Hub's are."""
     return hashlib.sha1(name.encode()).hexdigest()[:24]
 
+
+SCOPES = "openid profile read-repos write-repos manage-repos write-discussions"  # the README's hf_oauth_scopes
+
+
+def space_env(hub: FakeHub) -> dict[str, str]:
+    """The environment of a Space with `hf_oauth: true` on this fake Hub: Gradio's real OAuth (gradio.oauth reads
+    these at import) signs visitors in against the fake's OpenID provider. SPACE_HOST stays unset: with it, Gradio
+    sends the sign-in back to https://SPACE_HOST."""
+    return {"SYSTEM": "spaces", "SPACE_ID": "someone/vitspace", "OAUTH_CLIENT_ID": hub.oauth_client_id,
+            "OAUTH_CLIENT_SECRET": hub.oauth_client_secret, "OAUTH_SCOPES": SCOPES,
+            "OPENID_PROVIDER_URL": hub.endpoint, "HF_ENDPOINT": hub.endpoint, "HF_HUB_OFFLINE": "0"}
