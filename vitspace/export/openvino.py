@@ -2,7 +2,8 @@
 recipe users deploying on Intel CPUs run. Skipped with a note where openvino or nncf is not installed.
 
 `to_openvino` and `openvino_config` are that recipe and its CPU settings, also for the bench's OpenVINO peers,
-which convert in memory."""
+which convert in memory. The IR's input and output are named `pixel_values` and `logits`, the names Optimum's
+`OVModelForImageClassification` feeds and reads, so a published IR loads with it as well as with openvino."""
 from pathlib import Path
 
 import torch
@@ -14,6 +15,7 @@ from .variant import BuildContext, Built, Runner, Variant, register, require
 __all__ = ["to_openvino", "openvino_config"]
 
 PACKAGES = (("openvino", "openvino"), ("nncf", "nncf"))
+INPUT, OUTPUT = "pixel_values", "logits"   # as ONNX names them (onnx.py), and as Optimum's classes feed and read them
 
 
 def to_openvino(model: nn.Module, *, example: torch.Tensor, calibration: list[torch.Tensor] | None = None):
@@ -26,13 +28,15 @@ def to_openvino(model: nn.Module, *, example: torch.Tensor, calibration: list[to
             None: left in float.
 
     Returns:
-        An `openvino.Model`.
+        An `openvino.Model`, its input named `pixel_values` and its output `logits`.
 
     Raises:
         MissingBackendError: openvino, or nncf for int8, is not installed.
     """
     ov = require("openvino", "openvino")
     converted = ov.convert_model(model, example_input=torch.cat([example] * 2))  # batch 2: the batch stays dynamic
+    converted.inputs[0].get_tensor().set_names({INPUT})  # else the forward's argument name (timm: "x"), and
+    converted.outputs[0].get_tensor().set_names({OUTPUT})  # no name at all for the output
     if calibration is None:
         return converted
     nncf = require("nncf", "nncf")
