@@ -84,7 +84,8 @@ def test_card_parses_with_the_right_metadata(build, tmp_path):
     data = ModelCard(text).data
     assert isinstance(data, ModelCardData)
     assert data.license == "apache-2.0" and data.pipeline_tag == "image-classification"
-    assert data.library_name == "pytorch" and data.datasets == ["uoft-cs/cifar10"]
+    assert data.library_name is None, "no library the Hub knows loads a .ptl"
+    assert data.datasets == ["uoft-cs/cifar10"]
     assert {"vitspace", "deit", "pytorch-mobile", "int8", "random-weights"} <= set(data.tags)
     assert data.base_model is None and data.eval_results is None, "random weights: no accuracy to index"
     path = tmp_path / "README.md"
@@ -150,7 +151,8 @@ def test_full_card_with_training_benchmark_and_accuracy(build, manifest, tmp_pat
     agreement = manifest["files"][0]["fidelity"]["top1_agreement"]  # random int8 weights: 50% or 100% of 2 images
     assert re.search(rf"^\| `int8-mobile.ptl` \| {agreement:.1%} \|.* \| 50.0% \|$", text, re.M), "agreement, accuracy"
     assert "`model.pte`: MissingBackendError" in text
-    assert 'hf_hub_download("alice/deit-tiny", "int8-mobile.ptl")' in text
+    assert 'hf_hub_download("alice/deit-tiny", "int8-mobile.ptl", local_dir=".")' in text
+    assert "with Optimum" not in text, "no ONNX or OpenVINO file: no Optimum snippet"
     assert trainlog.table(trainlog.embedded()) in text, "the committed teacher and students, as the README has them"
     assert f"]({trainlog.CURVES_FILE})" in text
     validate_card(text)
@@ -261,3 +263,13 @@ def test_a_run_that_changed_its_distillation_says_which_epochs_had_which(build, 
     assert "- **By epoch:** hard for epochs 5-6; soft, tau 3 for epochs 7-24 (the run changed its mode" in text
     weights.write_text(json.dumps(TRAINING))
     assert "By epoch" not in card.render_card(MODEL, artifacts, weights_json=weights)
+
+
+def test_a_card_for_some_of_the_files_shows_those_only(build, manifest, tmp_path):
+    files = [dict(manifest["files"][0], file="int8.pt", format="torchscript"), *manifest["files"]]
+    artifacts = _variant(tmp_path, build, files=files)
+    shutil.copy(build / "int8-mobile.ptl", artifacts / "int8.pt")
+    text = card.render_card(MODEL, artifacts, files=["int8.pt"])
+    assert "| `int8.pt` |" in text and "int8-mobile.ptl" not in text and "torch.jit.load" in text
+    with pytest.raises(CardError, match="not built, so not publishable: model.onnx"):
+        card.render_card(MODEL, artifacts, files=["model.onnx"])

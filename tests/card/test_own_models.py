@@ -69,10 +69,10 @@ def _card(builds, key: str) -> tuple[str, ModelCard]:
 
 
 def _dry_run(model: str, artifacts: Path, stage: Path) -> tuple[str, dict]:
-    """`python -m vitspace.card.publish --dry-run STAGE`: (the staged README.md, the staged config.json)."""
+    """`python -m vitspace.card.publish --dry-run STAGE`: (the staged README.md, the staged vitspace.json)."""
     assert publish_main(["--model", model, "--repo-id", "alice/own-model", "--artifacts", str(artifacts),
                          "--dry-run", str(stage)]) == 0
-    return (stage / "README.md").read_text(), json.loads((stage / "config.json").read_text())
+    return (stage / "README.md").read_text(), json.loads((stage / "vitspace.json").read_text())
 
 
 def _copy(build: Path, dest: Path, **changes) -> Path:
@@ -133,7 +133,7 @@ def test_the_card_of_a_build_matches_its_folder_however_it_is_named(builds, monk
 
 
 @slow
-def test_a_revision_is_in_the_text_and_config_not_in_base_model(builds, tmp_path):
+def test_a_revision_is_in_the_text_and_vitspace_json_not_in_base_model(builds, tmp_path):
     pinned = _copy(builds[VIT][1], tmp_path / "pinned", model=f"{VIT}@main")
     text, config = _dry_run(f"{VIT}@main", pinned, tmp_path / "stage")
     assert ModelCard(text).data.base_model == VIT and "at revision `main`" in text
@@ -146,8 +146,8 @@ def test_publish_dry_run_stages_the_base_model_labels_and_preprocessing(builds, 
     stage = tmp_path / "stage"
     readme, config = _dry_run(VIT, folder, stage)
     assert "dry run" in capsys.readouterr().out
-    assert sorted(p.name for p in stage.iterdir()) == sorted(["README.md", "config.json", MANIFEST, *FILES,
-                                                              ".vitspace.json"])
+    assert sorted(p.name for p in stage.iterdir()) == sorted(["README.md", "config.json", "preprocessor_config.json",
+                                                              "vitspace.json", MANIFEST, *FILES, ".vitspace.json"])
     assert readme.startswith("---\nbase_model: someone/vit-pets-384\n")
     meta = ModelCard(readme).data
     assert (meta.license, meta.base_model_relation) == ("mit", "quantized")
@@ -158,12 +158,19 @@ def test_publish_dry_run_stages_the_base_model_labels_and_preprocessing(builds, 
     assert config["preprocessing"]["size"] == {"height": 384, "width": 384}
     assert config["preprocessing_source"] == "the repository's preprocessor_config.json"
     assert (stage / MANIFEST).read_bytes() == (folder / MANIFEST).read_bytes(), "no local path in it: as built"
+    loaders = json.loads((stage / "config.json").read_text())  # the model's own transformers config
+    assert (loaders["model_type"], loaders["architectures"], loaders["image_size"]) == \
+        ("vit", ["ViTForImageClassification"], 384)
+    assert json.loads((stage / "preprocessor_config.json").read_text())["image_processor_type"] == "ViTImageProcessor"
 
 
 @slow
 def test_timm_config_carries_its_data_config_and_all_its_labels(builds, tmp_path):
     _, folder = builds[TIMM]
     _, config = _dry_run(TIMM, folder, tmp_path / "stage")
+    loaders = json.loads((tmp_path / "stage" / "config.json").read_text())  # the model's own timm config
+    assert loaders["architecture"] == "deit_tiny_distilled_patch16_224" and loaders["model_args"]["depth"] == 2
+    assert loaders["id2label"] == config["id2label"] and not (tmp_path / "stage" / "preprocessor_config.json").exists()
     assert len(config["id2label"]) == 1000 == config["num_labels"]
     assert config["id2label"]["0"] == resolve(TIMM).labels[0]
     assert config["preprocessing"]["library"] == "timm" and config["preprocessing"]["input_size"] == [3, 224, 224]
@@ -175,7 +182,7 @@ def test_a_published_local_model_holds_no_local_path(builds, tmp_path):
     name, folder = builds[LOCAL]
     stage = tmp_path / "stage"
     readme, config = _dry_run(name, folder, stage)
-    for f in ("README.md", "config.json", MANIFEST):
+    for f in ("README.md", "config.json", "preprocessor_config.json", "vitspace.json", MANIFEST):
         assert str(Path(name).parent) not in (stage / f).read_text(), f
     assert (config["model"], config["source"], config["base_model"], config["license"]) == \
         ("my-deit", "local", None, None)

@@ -37,7 +37,9 @@ def artifacts(tiny_build):
 def hub(monkeypatch):
     """A fake Hub reached through the endpoint huggingface_hub uses, with offline mode lifted for it."""
     with FakeHub() as fake:
-        monkeypatch.setattr(constants, "ENDPOINT", fake.url)
+        monkeypatch.setattr(constants, "ENDPOINT", fake.url)  # as HF_ENDPOINT sets both, at import
+        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE",
+                            fake.url + "/{repo_id}/resolve/{revision}/{filename}")
         monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
         monkeypatch.setenv("HF_TOKEN", TOKEN)
         monkeypatch.setenv("VITSPACE_HUB_RETRY_DELAY", "0.01")
@@ -83,19 +85,21 @@ def test_dry_run_writes_the_tree_and_the_push_commits_exactly_it(hub, run, artif
     assert rc == 0, err
     assert hub.requests == [], "a dry run contacts nothing"
     tree = _tree(dry)
-    assert set(tree) == {"README.md", "config.json", MANIFEST, "int8-mobile.ptl", publish.MARKER}
+    assert set(tree) == {"README.md", "config.json", "vitspace.json", MANIFEST, "int8-mobile.ptl", publish.MARKER}
     assert tree[MANIFEST] == (artifacts / MANIFEST).read_bytes()
     assert tree["int8-mobile.ptl"] == (artifacts / "int8-mobile.ptl").read_bytes()
-    config = json.loads(tree["config.json"])
-    assert config["model"] == MODEL and config["id2label"]["0"] == "airplane" and config["num_labels"] == 10
-    assert config["preprocessing"]["library"] == "timm" and config["pretrained"] is False
+    config = json.loads(tree["config.json"])  # what the loaders read: a timm data config and the labels
+    assert config["pretrained_cfg"]["input_size"] == [3, 32, 32] and config["id2label"]["0"] == "airplane"
+    own = json.loads(tree["vitspace.json"])
+    assert own["model"] == MODEL and own["id2label"]["0"] == "airplane" and own["num_labels"] == 10
+    assert own["preprocessing"]["library"] == "timm" and own["pretrained"] is False
 
     rc, out, err = run(*_args(artifacts))
     assert rc == 0, err
     assert len(hub.commits) == 1
     commit = hub.commits[0]
     assert commit.ref == "main" and commit.files == tree, "the commit holds the dry-run tree, byte for byte"
-    assert f"committed 5 files to {REPO}" in out
+    assert f"committed 6 files to {REPO}" in out
     _assert_no_token(out, err, folders=(dry, artifacts), hub=hub)
 
 
@@ -269,6 +273,6 @@ def test_command_line_in_a_subprocess(hub, artifacts, tmp_path):
     proc = subprocess.run([sys.executable, "-m", "vitspace.card.publish", *_args(artifacts, repo="carol/tiny")],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
-    assert "committed 5 files to carol/tiny" in proc.stdout and "retrying" in proc.stderr
+    assert "committed 6 files to carol/tiny" in proc.stdout and "retrying" in proc.stderr
     assert len(hub.commits) == 1
     _assert_no_token(proc.stdout, proc.stderr, hub=hub)

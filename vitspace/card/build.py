@@ -5,6 +5,7 @@ The template is rendered by huggingface_hub's `ModelCard.from_template`, its YAM
 `hub_metadata()` (a `ModelCardData`). A section without data is left out.
 """
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 from huggingface_hub import ModelCard
@@ -26,7 +27,8 @@ def _tidy(text: str) -> str:
 
 
 def build_card(model: str, artifacts_dir: str | Path, benchmark: str | Path | dict | None = None, *,
-               repo_id: str | None = None, weights_json: str | Path | None = None) -> ModelCard:
+               repo_id: str | None = None, weights_json: str | Path | None = None,
+               files: Iterable[str] | None = None) -> ModelCard:
     """The model card of MODEL's build in ARTIFACTS_DIR; the arguments are `context.card_context`'s.
 
     Returns:
@@ -36,7 +38,7 @@ def build_card(model: str, artifacts_dir: str | Path, benchmark: str | Path | di
     Raises:
         CardError: unusable artifacts or benchmark, or the template is missing.
     """
-    ctx = card_context(model, artifacts_dir, benchmark, repo_id=repo_id, weights_json=weights_json)
+    ctx = card_context(model, artifacts_dir, benchmark, repo_id=repo_id, weights_json=weights_json, files=files)
     if not TEMPLATE.is_file():
         raise CardError(f"card template {TEMPLATE} is missing (vitspace runs from its source tree)")
     card = ModelCard.from_template(ctx.hub_metadata(), template_path=str(TEMPLATE), **ctx.template_vars())
@@ -44,13 +46,14 @@ def build_card(model: str, artifacts_dir: str | Path, benchmark: str | Path | di
 
 
 def render_card(model: str, artifacts_dir: str | Path, benchmark: str | Path | dict | None = None, *,
-                repo_id: str | None = None, weights_json: str | Path | None = None) -> str:
+                repo_id: str | None = None, weights_json: str | Path | None = None,
+                files: Iterable[str] | None = None) -> str:
     """`build_card`, as text.
 
     Returns:
         The README.md text.
     """
-    return str(build_card(model, artifacts_dir, benchmark, repo_id=repo_id, weights_json=weights_json))
+    return str(build_card(model, artifacts_dir, benchmark, repo_id=repo_id, weights_json=weights_json, files=files))
 
 
 def card_preview(model: str, artifacts_dir: str | Path, *,

@@ -1,17 +1,19 @@
 """What a model card says: `CardContext`, gathered by `card_context` from the build's manifest, an optional
 benchmark and the weights' training record, and shown as the card's Hub metadata and template variables."""
 import re
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from huggingface_hub import EvalResult, ModelCardData
 
+from ..compress.manifest import Manifest
 from ..errors import CardError
 from ..export import VARIANTS
 from ..models.labels import model_labels
 from ..models.registry import ModelSpec
 from ..models.resolve import resolve
-from . import sections
+from . import layout, sections
 from ._format import pct
 from .hub_rules import HUB_LICENSES
 from .sources import (
@@ -24,14 +26,11 @@ from .sources import (
     public_text,
 )
 
-__all__ = ["CardContext", "card_context", "LICENSE", "LIBRARY_NAME"]
+__all__ = ["CardContext", "card_context", "LICENSE"]
 
 # vitspace's own license, and that of google/vit-* and facebook/deit-* weights on the Hub; a user's model
 # has the license its source declares (`_license`)
 LICENSE = "apache-2.0"
-# the files are TorchScript, ExecuTorch and ONNX exports, none of which timm or transformers can load,
-# so neither is claimed: that would give the Hub page a "Use this model" snippet that fails
-LIBRARY_NAME = "pytorch"
 
 _FAMILY_NAMES = {"vit": "ViT", "deit": "DeiT", "cnn": "CNN"}
 _CIFAR10 = ("uoft-cs/cifar10", "CIFAR-10")
@@ -62,7 +61,10 @@ class CardContext:
     eager_accuracy: float | None = None
     eval_results: list[dict] = field(default_factory=list)   # EvalResult kwargs
     benchmark: dict | None = None
-    usage: list[dict] = field(default_factory=list)
+    loaders: list[dict] = field(default_factory=list)   # the standard loaders' snippets (Optimum), shown first
+    usage: list[dict] = field(default_factory=list)     # vitspace's own, one per format
+    download: str | None = None         # code that downloads the first of vitspace's snippets' files
+    library_name: str | None = None     # a library the Hub knows, where one applies (layout.library_name)
     preprocessing: list[str] = field(default_factory=list)
     preprocessing_source: str = ""      # where the preprocessing settings came from, in words
     training: dict | None = None
@@ -111,7 +113,7 @@ class CardContext:
         relation = self.base_model_relation
         extra = {"base_model_relation": relation} if relation else {}
         return ModelCardData(license=self.license, license_name=self.license_name, license_link=self.license_link,
-                             library_name=LIBRARY_NAME, tags=self.tags(), datasets=self.datasets or None,
+                             library_name=self.library_name, tags=self.tags(), datasets=self.datasets or None,
                              pipeline_tag="image-classification", base_model=self.base_model,
                              metrics=["accuracy"] if results else None, model_name=self.model if results else None,
                              eval_results=results or None, **extra)
@@ -198,8 +200,28 @@ def _same_model(built: str, spec: ModelSpec) -> bool:
     return spec.folder is not None and Path(built).expanduser().resolve() == spec.folder
 
 
+def published(manifest: Manifest, files: Iterable[str] | None) -> Manifest:
+    """The manifest of what is published: the files named that built, and those that did not build.
+
+    Args:
+        manifest: the build's manifest.
+        files: built files to publish, by their names in the build; None: all.
+
+    Raises:
+        CardError: a file named did not build.
+    """
+    if files is None:
+        return manifest
+    files = set(files)
+    built = {f.file for f in manifest.files if f.status == "ok"}
+    if files - built:
+        raise CardError(f"not built, so not publishable: {', '.join(sorted(files - built))}")
+    return replace(manifest, files=[f for f in manifest.files if f.file in files or f.status != "ok"])
+
+
 def card_context(model: str, artifacts_dir: str | Path, benchmark: str | Path | dict | None = None, *,
-                 repo_id: str | None = None, weights_json: str | Path | None = None) -> CardContext:
+                 repo_id: str | None = None, weights_json: str | Path | None = None,
+                 files: Iterable[str] | None = None) -> CardContext:
     """What the card of MODEL's build in ARTIFACTS_DIR says.
 
     Args:
@@ -208,6 +230,7 @@ def card_context(model: str, artifacts_dir: str | Path, benchmark: str | Path | 
         benchmark: benchmark JSON, as a path or a dict: `{"machine": {...}, "results": [...]}`.
         repo_id: the Hub repository the card is for (adds a download snippet).
         weights_json: the weights' training record; None: the sidecar of an embedded model's weights.
+        files: the built files the card is for, by their names in the build; None: all that built.
 
     Returns:
         The context; training, distillation and eval results only for real weights.
@@ -221,6 +244,7 @@ def card_context(model: str, artifacts_dir: str | Path, benchmark: str | Path | 
     manifest = load_manifest(artifacts_dir)
     if not _same_model(manifest.model, spec):
         raise CardError(f"{artifacts_dir} holds a build of {manifest.model}, not {spec.name}")
+    manifest = published(manifest, files)
     pretrained = manifest.pretrained
     record = load_training(spec, weights_json) if pretrained else None  # random weights had no training
     dataset = _dataset(spec)
@@ -230,6 +254,7 @@ def card_context(model: str, artifacts_dir: str | Path, benchmark: str | Path | 
     if bench_model and not _same_model(bench_model, spec):
         raise CardError(f"the benchmark measured {bench_model}, not {spec.name}")
     hub = spec.source == "hub"
+    usage = sections.usage(files, manifest.input_shape[-1])
     return CardContext(
         model=public_name(spec), family=spec.family, source=spec.source,
         description=public_text(spec.description, spec), pretrained=pretrained,
@@ -240,7 +265,9 @@ def card_context(model: str, artifacts_dir: str | Path, benchmark: str | Path | 
         eager_accuracy=manifest.eager_accuracy if pretrained else None,
         eval_results=sections.eval_results(manifest, record, dataset),
         benchmark=sections.benchmark(bench),
-        usage=sections.usage(files, manifest.input_shape[-1]), preprocessing=preprocessing_steps(spec),
+        loaders=layout.optimum_usage(spec, [f["file"] for f in files], repo_id), usage=usage,
+        download=sections.download(repo_id, usage[0] if usage else None),
+        library_name=layout.library_name(spec, {f["format"] for f in files}), preprocessing=preprocessing_steps(spec),
         preprocessing_source=public_text(spec.preprocessing, spec),
         training=sections.training(record), embedded_training=sections.embedded_training(spec, pretrained),
         distillation=sections.distillation(spec, record) if pretrained else None,

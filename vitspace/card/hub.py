@@ -1,49 +1,59 @@
 """Publishing a build to the Hugging Face Hub, the library behind `python -m vitspace.card.publish`.
 
-Save locally, then push: `build_tree` gathers the repository's files (README.md, the card; the built files
-and their companions; manifest.json; config.json, labels and preprocessing, from `hub_config`; the marker
-.vitspace.json, the git oid of the card vitspace last pushed) and `write_tree` stages them in a folder.
-`publish` then commits, in one commit, only the files that differ from the Hub, keeps a README.md edited on
-the Hub since vitspace pushed it (unless `PublishConfig.overwrite_card`), retries rate limits, server errors
-and network failures with exponential backoff, and turns every failure into a `PublishError` that says
-what to do, without the token.
+Save locally, then push: `build_tree` gathers the repository's files in the layout `layout` describes (README.md,
+the card; config.json and preprocessor_config.json, which Optimum's classes read; the built files, ONNX in onnx/
+and OpenVINO in openvino/; vitspace.json, vitspace's own account of them; manifest.json; the marker .vitspace.json)
+and `write_tree` stages them in a folder. `publish` then commits the tree in one commit, keeping a README.md edited
+on the Hub since vitspace pushed it (unless `PublishConfig.overwrite_card`), and turns every failure into a
+`PublishError` that says what to do, without the token.
+
+huggingface_hub does the rest: `create_commit` checks the card's metadata with the Hub (its /api/validate-yaml)
+before any upload and leaves out the files the Hub already holds, so a second run with nothing changed makes no
+commit; `hf_hub_download` reads the marker at the endpoint in use; `git_hash` is the oid the Hub gives a file.
+What stays here: keeping a hand-edited README.md (the marker), and retries of the whole push, which is safe to
+repeat: HfApi retries only its preupload call (`http_backoff`, which honours Retry-After), while creating the
+repository, the branch, listing paths and the commit itself are single requests.
 """
-import hashlib
 import json
 import os
 import shutil
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
 
 import httpx2  # huggingface_hub's HTTP client (a dependency of it): its network errors are retried
 from huggingface_hub import CommitOperationAdd, HfApi, get_token
 from huggingface_hub.errors import HfHubHTTPError, HFValidationError, OfflineModeIsEnabled
 from huggingface_hub.hf_api import RepoFile
-from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status, validate_repo_id
+from huggingface_hub.utils import validate_repo_id
+from huggingface_hub.utils.sha import git_hash
 
 from ..classify.classifier import get_classifier
 from ..compress.build import CompressConfig, compress, compress_cached
 from ..compress.manifest import MANIFEST, Manifest, read_manifest
 from ..errors import PublishError
 from ..export import files_of
-from ..models.labels import model_labels
 from ..models.registry import ModelSpec
 from ..models.resolve import resolve
 from ..util.hashing import file_digest
 from ..util.paths import builds_root
 from .build import build_card, card_images
+from .context import published
 from .hub_rules import validate_card
-from .sources import eval_data_folder, preprocessing_steps, public_name, public_text
+from .layout import loader_config, preprocessor_config, repo_path, vitspace_config
+from .sources import eval_data_folder, public_name
 
 __all__ = ["PublishConfig", "PublishResult", "PublishError", "PublishArgumentError", "publish", "ensure_artifacts",
-           "build_tree", "write_tree", "hub_config", "resolve_token", "check_repo_id", "MARKER"]
+           "build_tree", "write_tree", "resolve_token", "check_repo_id", "MARKER", "CARD",
+           "CONFIG", "PREPROCESSOR", "VITSPACE"]
 
-MARKER = ".vitspace.json"   # pushed beside the card: the git oid of the card vitspace last pushed
 CARD = "README.md"
-CONFIG = "config.json"
+CONFIG = "config.json"                      # the source model's config, which the loaders read (layout)
+PREPROCESSOR = "preprocessor_config.json"   # a transformers model's image processor
+VITSPACE = "vitspace.json"                  # vitspace's account: labels, preprocessing in words, files, base model
+MARKER = ".vitspace.json"                   # the git oid of the card vitspace last pushed
 _RETRY_STATUS = (408, 429, 500, 502, 503, 504)
 
 
@@ -67,7 +77,7 @@ class PublishConfig:
     create_pr: bool = False                 # open a pull request instead of committing to the branch
     overwrite_card: bool = False            # replace a README.md edited on the Hub
     staging: Path | None = None             # where the tree is staged; None: ARTIFACTS/hub/<namespace>--<name>
-    endpoint: str | None = None             # None: HF_ENDPOINT or huggingface.co
+    files: tuple[str, ...] | None = None    # the built files to publish, by their names in the build; None: all
     tries: int = 4                          # attempts at the push on 429, 5xx and network errors
     retry_delay: float = field(default_factory=_retry_delay_default)  # first backoff, doubled each retry
 
@@ -83,6 +93,7 @@ class PublishResult:
     dry_run: bool = False
     commit_url: str | None = None
     pr_url: str | None = None
+    repo_url: str | None = None             # the repository's page, after a push
 
 
 # --- checks ---------------------------------------------------------------------------------------
@@ -114,7 +125,7 @@ def resolve_token() -> str:
     Raises:
         PublishError: there is neither; the message says how to get one.
     """
-    token = os.environ.get("HF_TOKEN") or get_token()
+    token = get_token()  # HF_TOKEN first, then the saved token
     if not token:
         raise PublishError("no Hugging Face token: set HF_TOKEN to a token with write access "
                            "(https://huggingface.co/settings/tokens) or run `hf auth login`")
@@ -127,55 +138,20 @@ def _scrub(text: str, token: str | None) -> str:
 
 # --- the tree -------------------------------------------------------------------------------------
 
-def _git_oid(path: Path) -> str:
-    """The git blob id the Hub reports for a regular (non-LFS) file."""
-    return file_digest(path, "sha1", f"blob {path.stat().st_size}\0".encode())
-
-
-def _git_oid_bytes(data: bytes) -> str:
-    return hashlib.sha1(f"blob {len(data)}\0".encode() + data).hexdigest()
-
-
 def _json_bytes(data: dict) -> bytes:
     return (json.dumps(data, indent=2, ensure_ascii=False) + "\n").encode()
 
 
-def hub_config(spec: ModelSpec, manifest: Manifest) -> dict:
-    """config.json: what a consumer of the files needs besides them.
-
-    Args:
-        spec: the model.
-        manifest: its build's manifest.
-
-    Returns:
-        The model (a local folder by its name), where it came from (base_model and revision for a Hub model,
-        None for a folder), its library and license, its own labels (id2label), the preprocessing (the
-        transformers image processor settings or the timm data config; in words; and where they came from),
-        input shape and files.
-    """
-    labels = model_labels(spec)
-    preprocessing = {"library": "transformers", **spec.processor} if spec.processor \
-        else {"library": "timm", **spec.data_cfg}
-    hub = spec.source == "hub"
-    return {"model": public_name(spec), "family": spec.family, "source": spec.source,
-            "description": public_text(spec.description, spec), "library": spec.library,
-            "base_model": spec.repo_id if hub else None, "revision": spec.revision if hub else None,
-            "license": spec.license, "pretrained": manifest.pretrained, "input_size": spec.input_size,
-            "input_shape": manifest.input_shape, "preprocessing": preprocessing,
-            "preprocessing_steps": preprocessing_steps(spec),
-            "preprocessing_source": public_text(spec.preprocessing, spec), "num_labels": len(labels),
-            "id2label": {str(i): label for i, label in enumerate(labels)},
-            "files": [f.file for f in manifest.files if f.status == "ok"]}
-
-
-def build_tree(spec: ModelSpec, artifacts: Path, card_text: str) -> dict[str, bytes | Path]:
-    """The repository's files: the card, the built files with their companions, manifest.json, config.json,
-    the images the card shows and the marker.
+def build_tree(spec: ModelSpec, artifacts: Path, card_text: str,
+               files: Iterable[str] | None = None) -> dict[str, bytes | Path]:
+    """The repository's files, in the layout of `layout`: the card, the configs the loaders read, the built files
+    with their companions, vitspace.json, manifest.json, the images the card shows and the marker.
 
     Args:
         spec: the model.
         artifacts: its compress build.
         card_text: the card.
+        files: the built files to publish, by their names in the build; None: all that built.
 
     Returns:
         Path in the repository -> its bytes, or the local file holding them.
@@ -183,30 +159,36 @@ def build_tree(spec: ModelSpec, artifacts: Path, card_text: str) -> dict[str, by
     Raises:
         PublishError: no file built, or a file is missing or differs from the manifest.
     """
-    manifest = read_manifest(artifacts)
+    manifest = published(read_manifest(artifacts), files)
     built = [f for f in manifest.files if f.status == "ok"]
     if not built:
         raise PublishError(f"no file of {spec.name} built in {artifacts} (see {MANIFEST}): nothing to publish")
-    tree: dict[str, bytes | Path] = {CARD: card_text.encode("utf-8"), MANIFEST: _public_manifest(spec, artifacts),
-                                     CONFIG: _json_bytes(hub_config(spec, manifest))}
+    tree: dict[str, bytes | Path] = {CARD: card_text.encode("utf-8"), CONFIG: _json_bytes(loader_config(spec))}
+    if (processor := preprocessor_config(spec)) is not None:
+        tree[PREPROCESSOR] = _json_bytes(processor)
     for f in built:
         path = artifacts / f.file
         if not path.is_file() or file_digest(path) != f.sha256:
             raise PublishError(f"{path} is missing or differs from {artifacts / MANIFEST}; rebuild it "
                                f"(python -m vitspace.compress --model {spec.name} --out {artifacts})")
         for name in files_of(f.file):  # with companion files
-            tree[name] = artifacts / name
+            tree[repo_path(name)] = artifacts / name
+    tree[VITSPACE] = _json_bytes(vitspace_config(spec, manifest, [repo_path(f.file) for f in built]))
+    tree[MANIFEST] = _public_manifest(spec, artifacts, manifest)
     tree.update(card_images(card_text))
-    tree[MARKER] = _marker(_git_oid_bytes(tree[CARD]))
+    tree[MARKER] = _marker(git_hash(tree[CARD]))
     return tree
 
 
-def _public_manifest(spec: ModelSpec, artifacts: Path) -> bytes | Path:
+def _public_manifest(spec: ModelSpec, artifacts: Path, manifest: Manifest) -> bytes | Path:
     """manifest.json as published: without the local paths that say where the user keeps files (a local model's
-    folder, an --eval-data folder: each by its name); the build's own file, byte for byte, where it has none."""
+    folder, an --eval-data folder: each by its name), and the files left out of the repository; the build's own
+    file, byte for byte, where it has neither."""
     path = artifacts / MANIFEST
     data = json.loads(path.read_text())
     public = dict(data)
+    kept = {f.file for f in manifest.files}
+    public["files"] = [f for f in data["files"] if f["file"] in kept]
     if spec.source == "local":
         public["model"] = public_name(spec)
     folder = eval_data_folder((data.get("images") or {}).get("source"))
@@ -243,6 +225,7 @@ def write_tree(tree: dict[str, bytes | Path], dest: Path, *, protect: Path | Non
         shutil.rmtree(dest)
     dest.mkdir(parents=True, exist_ok=True)
     for name, content in tree.items():
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
         if isinstance(content, Path):
             shutil.copyfile(content, dest / name)
         else:
@@ -309,58 +292,61 @@ def _retrying(step: Callable[[], PublishResult], cfg: PublishConfig, say: Callab
     raise AssertionError("unreachable")
 
 
-def _same(remote: RepoFile | None, local: Path) -> bool:
-    if remote is None:
-        return False
-    if remote.lfs is not None:
-        return remote.lfs.sha256 == file_digest(local)
-    return remote.blob_id == _git_oid(local)
-
-
 def _recorded_card_oid(api: HfApi, cfg: PublishConfig) -> str | None:
     """The card vitspace last pushed, as the remote marker records it."""
-    # built here rather than by hf_hub_url, whose template is fixed when huggingface_hub is imported
-    url = f"{api.endpoint}/{cfg.repo_id}/resolve/{quote(cfg.revision or 'main', safe='')}/{quote(MARKER)}"
-    response = get_session().get(url, headers=build_hf_headers(token=api.token))
-    hf_raise_for_status(response)
-    try:
-        return json.loads(response.content).get("card_oid")
-    except (ValueError, AttributeError):
-        return None  # a marker that is not ours: the card counts as hand-written
+    with tempfile.TemporaryDirectory() as cache:  # a file read once: kept out of the user's Hub cache
+        marker = Path(api.hf_hub_download(cfg.repo_id, MARKER, revision=cfg.revision, cache_dir=cache))
+        try:
+            return json.loads(marker.read_text()).get("card_oid")
+        except (ValueError, AttributeError):
+            return None  # a marker that is not ours: the card counts as hand-written
 
 
-def _plan(api: HfApi, cfg: PublishConfig, staged: Path, files: list[str]) -> tuple[list[str], bool]:
-    """(paths to commit, whether a hand-edited card on the Hub is kept). Rewrites the staged marker
-    when the card is kept, so that it goes on recording the card vitspace last pushed."""
-    remote = {f.path: f for f in api.get_paths_info(cfg.repo_id, files, revision=cfg.revision)
+def _keeps_card(api: HfApi, cfg: PublishConfig, staged: Path) -> bool:
+    """Whether a README.md edited on the Hub since vitspace pushed it is kept; then the staged marker goes on
+    recording the card vitspace last pushed.
+
+    vitspace's own, as huggingface_hub has no notion of a file someone edited by hand: the marker holds the git oid
+    of the card vitspace pushed, and a README.md on the Hub with another oid is someone's work.
+    """
+    if cfg.overwrite_card:
+        return False
+    remote = {f.path: f for f in api.get_paths_info(cfg.repo_id, [CARD, MARKER], revision=cfg.revision)
               if isinstance(f, RepoFile)}
-    kept = False
-    if CARD in remote and not cfg.overwrite_card and not _same(remote[CARD], staged / CARD):
-        recorded = _recorded_card_oid(api, cfg) if MARKER in remote else None
-        if remote[CARD].blob_id != recorded:
-            kept = True
-            (staged / MARKER).write_bytes(_marker(recorded))
-    changed = [p for p in files if not (kept and p == CARD) and not _same(remote.get(p), staged / p)]
-    return changed, kept
+    if CARD not in remote or remote[CARD].blob_id == git_hash((staged / CARD).read_bytes()):
+        return False
+    recorded = _recorded_card_oid(api, cfg) if MARKER in remote else None
+    if remote[CARD].blob_id == recorded:
+        return False
+    (staged / MARKER).write_bytes(_marker(recorded))
+    return True
+
+
+def _unchanged(op: CommitOperationAdd) -> bool:
+    # create_commit drops a file whose oid the Hub reported at preupload (hf_api.py, "Skipping upload for ...");
+    # the same test says which files went
+    remote = getattr(op, "_remote_oid", None)
+    return remote is not None and remote == op._local_oid
 
 
 def _push(api: HfApi, cfg: PublishConfig, staged: Path, files: list[str], say: Callable[[str], None]) -> PublishResult:
-    """One attempt: repository, branch, what differs, one commit. Safe to repeat: a commit that landed
-    before its answer was lost shows up as nothing to change."""
+    """One attempt: repository, branch, one commit of what differs. Safe to repeat: a commit that landed before its
+    answer was lost shows up as nothing to change."""
     url = api.create_repo(cfg.repo_id, private=True if cfg.private else None, exist_ok=True)
     if cfg.revision and cfg.revision != "main" and not cfg.create_pr:
         api.create_branch(cfg.repo_id, branch=cfg.revision, exist_ok=True)
-    changed, kept = _plan(api, cfg, staged, files)
-    result = PublishResult(cfg.repo_id, staged, files, changed, kept)
-    if not changed:
-        return result
-    say(f"committing {len(changed)} files to {url}")
-    operations = [CommitOperationAdd(path_in_repo=p, path_or_fileobj=str(staged / p)) for p in changed]
+    kept = _keeps_card(api, cfg, staged)
+    operations = [CommitOperationAdd(path_in_repo=p, path_or_fileobj=str(staged / p))
+                  for p in files if not (kept and p == CARD)]
+    say(f"committing to {url}: the files the Hub does not hold yet")
+    # create_commit validates README.md against the Hub's rules (/api/validate-yaml) before it uploads anything,
+    # and leaves out the files the Hub already holds
     info = api.create_commit(cfg.repo_id, operations, commit_message=f"Upload {public_name(resolve(cfg.model))} "
-                             "with vitspace",
-                             commit_description="Files: " + ", ".join(changed), revision=cfg.revision,
-                             create_pr=cfg.create_pr)
-    result.commit_url, result.pr_url = info.commit_url, info.pr_url
+                             "with vitspace", revision=cfg.revision, create_pr=cfg.create_pr)
+    uploaded = [op.path_in_repo for op in operations if not _unchanged(op)]
+    result = PublishResult(cfg.repo_id, staged, files, uploaded, kept, repo_url=str(url))
+    if uploaded:
+        result.commit_url, result.pr_url = info.commit_url, info.pr_url
     return result
 
 
@@ -392,14 +378,15 @@ def _explain(e: BaseException, cfg: PublishConfig, api: HfApi) -> str:
     return f"{type(e).__name__}: {e}"
 
 
-def publish(cfg: PublishConfig, *, dry_run: Path | None = None,
-            progress: Callable[[str], None] | None = None) -> PublishResult:
+def publish(cfg: PublishConfig, *, dry_run: Path | None = None, progress: Callable[[str], None] | None = None,
+            token: str | None = None) -> PublishResult:
     """Stage the model's card and files, then (unless dry_run) push what differs to the Hub in one commit.
 
     Args:
         cfg: the model, the repository and how to push.
         dry_run: stage the tree in this folder and contact nothing.
         progress: progress messages; None: silent.
+        token: the token to push with (a signed-in visitor's, say); None: `resolve_token()`.
 
     Returns:
         The staged tree and, after a push, what was committed and where.
@@ -408,23 +395,24 @@ def publish(cfg: PublishConfig, *, dry_run: Path | None = None,
         PublishArgumentError: a bad repository id or staging folder.
         UnknownModelError: the model is no registered name, Hub id or folder; UnsupportedModelError: one vitspace
             cannot run.
-        CardError: unusable artifacts or benchmark; CardMetadataError where the Hub would reject the card.
+        CardError: unusable artifacts or benchmark, or a file to publish that did not build; CardMetadataError
+            where the Hub would reject the card.
         PublishError: no token, or the push failed; the staged tree stays on disk.
     """
     say = progress or (lambda message: None)
     check_repo_id(cfg.repo_id)
     spec = resolve(cfg.model)
-    token = None if dry_run else resolve_token()  # before the build: a missing token should not cost one
+    token = None if dry_run else token or resolve_token()  # before the build: a missing token should not cost one
     artifacts = ensure_artifacts(cfg.model, cfg.artifacts, say)
-    card = build_card(cfg.model, artifacts, cfg.benchmark, repo_id=cfg.repo_id)
-    validate_card(card)
-    tree = build_tree(spec, artifacts, str(card))
+    card = build_card(cfg.model, artifacts, cfg.benchmark, repo_id=cfg.repo_id, files=cfg.files)
+    validate_card(card)  # the Hub's rules, offline: before anything is staged or sent; create_commit asks the Hub
+    tree = build_tree(spec, artifacts, str(card), cfg.files)
     dest = dry_run or cfg.staging or artifacts / "hub" / cfg.repo_id.replace("/", "--")
     staged = write_tree(tree, dest, protect=artifacts)
     files = list(tree)
     if dry_run:
         return PublishResult(cfg.repo_id, staged, files, dry_run=True)
-    api = HfApi(endpoint=cfg.endpoint, token=token, library_name="vitspace")
+    api = HfApi(token=token, library_name="vitspace")
     try:
         return _retrying(lambda: _push(api, cfg, staged, files, say), cfg, say)
     except Exception as e:  # whatever went wrong, the user gets a message without the token, and the tree

@@ -1,5 +1,11 @@
 """The Hub's rules for a model card's metadata (licenses, pipeline tags, the shape of each field), checked
-before any upload. The metadata itself is `CardContext.hub_metadata()`."""
+before anything is staged. The metadata itself is `CardContext.hub_metadata()`.
+
+Online, the Hub checks the card itself: `HfApi.create_commit` posts it to /api/validate-yaml before uploading
+anything (hub.py). These are the offline checks: for --dry-run and the app's preview, where nothing may reach the
+network, and before a push, so that a card the Hub would reject costs no repository. huggingface_hub ships neither
+list (its ModelCardData takes any string; the lists live on the Hub and in huggingface.js), hence the copies here.
+"""
 import re
 
 from huggingface_hub import ModelCard

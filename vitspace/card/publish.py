@@ -3,8 +3,9 @@
     python -m vitspace.card.publish --model NAME --repo-id USER/NAME [--artifacts DIR] [--private]
         [--dry-run DIR] [--revision BRANCH] [--create-pr] [--overwrite-card]
 
-Save locally, then push: the tree is staged in a folder first (README.md, the model card; the built
-files; manifest.json; config.json with the labels, preprocessing and base model; .vitspace.json, which records
+Save locally, then push: the tree is staged in a folder first (README.md, the model card; config.json and
+preprocessor_config.json, which Optimum's classes read; the built files, ONNX in onnx/ and the OpenVINO IR in
+openvino/; vitspace.json with the labels, preprocessing and base model; manifest.json; .vitspace.json, which records
 the card vitspace last pushed). --dry-run DIR writes that tree, byte for byte what would be pushed,
 and contacts nothing. Without --artifacts (or when DIR has no manifest.json) the files are built
 first. Only files that differ from the Hub are committed, so a second run with nothing changed makes

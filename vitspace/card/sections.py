@@ -4,15 +4,16 @@ import json
 from pathlib import Path
 
 from ..compress.manifest import Manifest
-from ..export import VARIANTS, usage_snippet
+from ..export import VARIANTS
 from ..models.labels import model_labels
 from ..models.registry import ModelSpec
 from ..train.record import CURVES, CURVES_FILE, embedded, table
 from ._format import cell, kv, mb, num, pct
+from .layout import repo_path
 from .sources import eval_data_folder, own_model
 
-__all__ = ["file_rows", "engine", "fidelity", "benchmark", "usage", "training", "embedded_training", "distillation",
-           "eval_results", "limitations"]
+__all__ = ["file_rows", "engine", "fidelity", "benchmark", "usage", "download", "training", "embedded_training",
+           "distillation", "eval_results", "limitations"]
 
 # train_config keys worth publishing, in order; paths (data, out, teacher) stay private
 _RECIPE_KEYS = ("epochs", "batch_size", "opt", "lr", "min_lr", "weight_decay", "warmup_epochs", "label_smoothing",
@@ -28,13 +29,14 @@ def file_rows(manifest: Manifest) -> tuple[list[dict], list[dict], list[dict]]:
         manifest: the build's manifest.
 
     Returns:
-        (files that built, their notes, files that failed), as rows for the template.
+        (files that built, their notes, files that failed), as rows for the template; a file that built by its
+        name in the build and its path in a published repository.
     """
     ok = [f for f in manifest.files if f.status == "ok"]
-    files = [{"file": f.file, "format": f.format, "runtime": cell(f.runtime), "precision": f.precision,
-              "size": mb(f.size_bytes), "size_bytes": f.size_bytes, "sha256": f.sha256,
+    files = [{"file": f.file, "path": repo_path(f.file), "format": f.format, "runtime": cell(f.runtime),
+              "precision": f.precision, "size": mb(f.size_bytes), "size_bytes": f.size_bytes, "sha256": f.sha256,
               "sha256_short": f.sha256[:16], "passes": cell(", ".join(f.passes))} for f in ok]
-    notes = [{"file": f.file, "text": cell("; ".join(f.notes))} for f in ok if f.notes]
+    notes = [{"file": repo_path(f.file), "text": cell("; ".join(f.notes))} for f in ok if f.notes]
     failed = [{"file": f.file, "reason": f.reason or "unknown error"} for f in manifest.files if f.status != "ok"]
     return files, notes, failed
 
@@ -72,7 +74,7 @@ def fidelity(manifest: Manifest) -> dict | None:
     ok = [f for f in manifest.files if f.status == "ok" and f.fidelity]
     if not ok:
         return None
-    rows = [{"file": f.file, "agreement": pct(f.fidelity.top1_agreement), "gate": f.gate or "",
+    rows = [{"file": repo_path(f.file), "agreement": pct(f.fidelity.top1_agreement), "gate": f.gate or "",
              "max_diff": num(f.fidelity.max_abs_logit_diff), "mean_diff": num(f.fidelity.mean_abs_logit_diff),
              "accuracy": pct(f.fidelity.accuracy) if f.fidelity.accuracy is not None else ""} for f in ok]
     gate = manifest.gate_thresholds
@@ -112,25 +114,48 @@ def benchmark(data: dict | None) -> dict | None:
 
 
 def usage(files: list[dict], size: int) -> list[dict]:
-    """One snippet per format, in the registry's order, from the first file of that format.
+    """vitspace's own snippets: one per format, in the registry's order, from the first file of that format, which
+    each names by its path in the repository.
 
     Args:
         files: the rows of `file_rows`.
         size: the input's height and width, in pixels.
 
     Returns:
-        Title, language, file, code and the other files of the format, per snippet.
+        Title, language, file, its path, code and the other files of the format, per snippet.
     """
-    by_format: dict[str, list[str]] = {}
+    by_format: dict[str, list[dict]] = {}
     for f in files:
-        by_format.setdefault(f["format"], []).append(f["file"])
+        by_format.setdefault(f["format"], []).append(f)
     snippets = []
     for first, *others in by_format.values():
-        variant = VARIANTS[first]
-        snippets.append({"title": variant.title, "lang": variant.language, "file": first,
-                         "code": usage_snippet(first, input_size=size).rstrip(),
-                         "others": " with " + ", ".join(f"`{o}`" for o in others) if others else ""})
+        variant = VARIANTS[first["file"]]
+        snippets.append({"title": variant.title, "lang": variant.language, "file": first["file"], "path": first["path"],
+                         "code": variant.snippet.format(file=first["path"], size=size).rstrip(),
+                         "others": "with " + ", ".join(f"`{o['path']}`" for o in others) if others else ""})
     return snippets
+
+
+def download(repo_id: str | None, snippet: dict | None) -> str | None:
+    """Code that downloads the file of a snippet (with its companions) to the path the snippet names.
+
+    Args:
+        repo_id: the repository; None: no download code.
+        snippet: one of `usage`'s.
+
+    Returns:
+        Python code, or None.
+    """
+    if not repo_id or not snippet:
+        return None
+    paths = [repo_path(f) for f in VARIANTS[snippet["file"]].files]
+    lines = ["from huggingface_hub import hf_hub_download", ""]
+    if len(paths) == 1:
+        lines.append(f'hf_hub_download("{repo_id}", "{paths[0]}", local_dir=".")  # ./{paths[0]}')
+    else:
+        lines += [f"for path in {paths!r}:".replace("'", '"'),
+                  f'    hf_hub_download("{repo_id}", path, local_dir=".")  # ./{paths[0]}, ...']
+    return "\n".join(lines)
 
 
 # --- the weights ----------------------------------------------------------------------------------
