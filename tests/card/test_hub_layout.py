@@ -24,12 +24,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from huggingface_hub import ModelCard, constants
+from huggingface_hub import ModelCard, constants, snapshot_download
 from optimum.exporters.tasks import TasksManager
 from optimum.modeling_base import OptimizedModel
 from optimum.utils.file_utils import find_files_matching_pattern
 from PIL import Image
 from support import EXAMPLES, FIXTURES
+from support.fakehub import TOKEN, FakeHub
 from support.hubcache import build_user_cache
 from transformers import AutoConfig
 from transformers.modeling_outputs import ImageClassifierOutput
@@ -254,3 +255,21 @@ def test_onnx_and_openvino_files_go_to_their_folders_the_others_stay_at_the_top(
         folder = {"onnx": "onnx/", "openvino": "openvino/"}.get(variant.format, "")
         assert [layout.repo_path(f) for f in variant.files] == [folder + f for f in variant.files]
     assert layout.repo_path("an-older-build.bin") == "an-older-build.bin"
+
+
+@slow
+def test_the_pushed_repository_downloads_as_it_was_staged(staged, monkeypatch, tmp_path):
+    """Folders and all: what snapshot_download brings back of the push is the staged tree, byte for byte."""
+    build, stage = staged[EMBEDDED]
+    with FakeHub() as fake:
+        monkeypatch.setattr(constants, "ENDPOINT", fake.url)  # as HF_ENDPOINT sets both, at import
+        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE",
+                            fake.url + "/{repo_id}/resolve/{revision}/{filename}")
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        monkeypatch.setenv("HF_TOKEN", TOKEN)
+        result = hub.publish(hub.PublishConfig(EMBEDDED, REPO, build, staging=tmp_path / "staging"))
+        folder = Path(snapshot_download(REPO, cache_dir=tmp_path / "download", token=TOKEN))
+    tree = {p.relative_to(stage).as_posix(): p.read_bytes() for p in stage.rglob("*") if p.is_file()}
+    assert sorted(result.uploaded) == sorted(tree)
+    assert {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*")
+            if p.is_file() and p.name != ".gitattributes"} == tree
