@@ -26,6 +26,7 @@ from vitspace.bench import markdown as bench_md
 from vitspace.bench import run as vb
 from vitspace.bench.variants import BENCH_VARIANTS
 from vitspace.card import build as vcard
+from vitspace.card import signin
 from vitspace.classify import report as classify_md
 from vitspace.classify.classifier import MAX_BATCH
 from vitspace.classify.process import limit_malloc_arenas
@@ -268,6 +269,50 @@ def on_card(last_build):
     return _card_page(*vcard.card_preview(model, build, benchmark=vb.latest_report(BUILDS, model)))
 
 
+def _publish(last_build, repo_id: str, private: bool, files: list[str], want_pr: bool, token: str, progress) -> str:
+    if not last_build:
+        raise gr.Error("Build files in the Compress tab first: publishing sends them with their card.")
+    if not files:
+        raise gr.Error("Choose at least one file to publish.")
+    model, build = last_build
+    result = signin.publish_from_page(model, Path(build), repo_id, token=token, private=private, files=tuple(files),
+                                      want_pr=want_pr, progress=_stepper(progress, 8))
+    return signin.result_markdown(result)
+
+
+@handled("Publishing")
+def on_publish(last_build, repo_id, private, files, want_pr, progress=gr.Progress(track_tqdm=True)):
+    """Run anywhere but a Space: with the token this app was started with."""
+    return _publish(last_build, repo_id, private, files, want_pr, signin.local_token(), progress)
+
+
+@handled("Publishing")
+def on_publish_signed_in(last_build, repo_id, private, files, want_pr, oauth_token: gr.OAuthToken | None,
+                         progress=gr.Progress(track_tqdm=True)):
+    """On a Space with sign-in: with the token the visitor's sign-in gave this request, kept nowhere."""
+    if oauth_token is None:
+        raise gr.Error("Sign in with Hugging Face first (the button at the top): the files go to your account.")
+    return _publish(last_build, repo_id, private, files, want_pr, oauth_token.token, progress)
+
+
+def _publish_choices(last_build, user: str | None):
+    """The repository suggested for a build, and its files to tick."""
+    if not last_build:
+        return gr.update(), gr.update()
+    model, build = last_build
+    built, passing = signin.built_files(Path(build))
+    repo = signin.default_repo_id(user, model) if user else gr.update()
+    return repo, gr.CheckboxGroup(choices=built, value=passing)
+
+
+def on_new_build(last_build):
+    return _publish_choices(last_build, signin.local_user())
+
+
+def on_new_build_signed_in(last_build, profile: gr.OAuthProfile | None):
+    return _publish_choices(last_build, profile.username if profile else None)
+
+
 # --- tabs ------------------------------------------------------------------------------------------------------
 
 def classify_tab(choices: list[tuple[str, str]], pair: tuple[str, str]) -> None:
@@ -367,25 +412,52 @@ def benchmark_tab(choices: list[tuple[str, str]], model: str) -> None:
     stop.click(on_stop_benchmark, None, None, api_name=False, queue=False)
 
 
-def card_tab(last_build: gr.State) -> None:
+def card_tab(last_build: gr.State, access: signin.PageAccess) -> None:
     with gr.Tab("Model card"):
         gr.Markdown("The Hugging Face model card of the last build in the Compress tab: metadata, files, "
-                    "fidelity, usage, training recipe and citations. `python -m vitspace.card.publish` pushes it.")
+                    "fidelity, usage, training recipe and citations.")
         run = gr.Button("Render the card of the last build", variant="primary")
         meta = gr.Code(language="yaml", label="Metadata (front matter)")
         body = gr.Markdown(elem_id="card-preview")
         files = gr.File(label="README.md, with the images it shows", file_count="multiple", elem_id="card-file")
+        publish_section(last_build, access)
     run.click(on_card, last_build, [meta, body, files], api_name="card")
 
 
+def publish_section(last_build: gr.State, access: signin.PageAccess) -> None:
+    gr.Markdown(f"### Publish to the Hugging Face Hub\n{access.message}", elem_id="publish-access")
+    if access.mode == "none":
+        return
+    with gr.Row():
+        repo = gr.Textbox(label="Repository", placeholder="you/model-vitspace", elem_id="publish-repo",
+                          info="NAMESPACE/NAME; yours by default")
+        private = gr.Checkbox(False, label="Private", info="for a new repository")
+        want_pr = gr.Checkbox(False, label="Open a pull request",
+                              info="always, where you cannot write to the repository")
+    include = gr.CheckboxGroup(list(VARIANTS), value=[], label="Files", elem_id="publish-files",
+                               info="the built files to publish with the card; those that failed the fidelity "
+                                    "gate are unticked")
+    send = gr.Button("Publish", variant="primary", elem_id="publish")
+    outcome = gr.Markdown(elem_id="publish-result")
+    signed_in = access.mode == "signin"
+    last_build.change(on_new_build_signed_in if signed_in else on_new_build, last_build, [repo, include],
+                      api_name=False)
+    send.click(on_publish_signed_in if signed_in else on_publish, [last_build, repo, private, include, want_pr],
+               outcome, api_name="publish", concurrency_limit=1)
+
+
 def build_demo() -> gr.Blocks:
-    pair, choices = vs.default_pair(), _choices()
+    pair, choices, access = vs.default_pair(), _choices(), signin.page_access()
     with gr.Blocks(title="vitspace: ViT vs DeiT") as demo:
-        gr.Markdown("# vitspace\nVision Transformers (ViT) and data-efficient, distilled ones (DeiT), side by side.")
+        with gr.Row():
+            gr.Markdown("# vitspace\nVision Transformers (ViT) and data-efficient, distilled ones (DeiT), side by "
+                        "side.")
+            if access.mode == "signin":
+                gr.LoginButton(scale=0)
         classify_tab(choices, pair)
         last_build = compress_tab(choices, pair[1])
         benchmark_tab(choices, pair[1])
-        card_tab(last_build)
+        card_tab(last_build, access)
     return demo
 
 

@@ -1,10 +1,16 @@
 """The demo in a real browser: Debian's Chromium driven by Playwright, against `python app.py` as users run it."""
-import shutil
-from contextlib import contextmanager
-from pathlib import Path
-
 import pytest
 from support import EXAMPLES
+from support.browser import (
+    browser_page,
+    download,
+    file_link,
+    no_bare_error,
+    open_app,
+    screenshot_on_failure,
+    top_label,
+    type_model,
+)
 from support.hubcache import PETS
 
 from vitspace.bench.variants import BENCH_VARIANTS
@@ -12,68 +18,11 @@ from vitspace.data.folders import CIFAR10_CLASSES
 from vitspace.export import VARIANTS, default_files, missing_packages
 from vitspace.train.record import CURVES, CURVES_FILE
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
-
-pytestmark = pytest.mark.browser
-
 
 @pytest.fixture(scope="module")
 def page():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
-        browser.close()
-
-
-@contextmanager
-def screenshot_on_failure(page, path: Path):
-    try:
-        yield
-    except BaseException as e:
-        page.screenshot(path=str(path), full_page=True)
-        raise AssertionError(f"{e}\n(screenshot of the page: {path})") from e
-
-
-def _open(page, url: str) -> None:
-    page.goto(url, timeout=90_000)
-    page.locator("#examples").get_by_role("button").first.wait_for(timeout=90_000)
-
-
-def _top_label(page, elem_id: str) -> str:
-    return page.locator(f"#{elem_id} h2, #{elem_id} .output-class").first.inner_text(timeout=60_000).strip()
-
-
-def _download(page, locator, dest: Path) -> Path:
-    locator.wait_for(timeout=60_000)
-    with page.expect_download() as download:
-        locator.click()
-    download.value.save_as(dest)
-    return dest
-
-
-def _file_link(page, elem_id: str, name: str):
-    return page.locator(f"#{elem_id} tr:has(td[aria-label='{name}']) a").first
-
-
-def _type_model(page, elem_id: str, name: str) -> None:
-    """Type a model into a model box (a dropdown that takes typed values): its input, the name, Enter."""
-    box = page.locator(f"#{elem_id} input").first
-    box.click()
-    box.fill(name)
-    box.press("Enter")
-    page.wait_for_function("([box, name]) => box.value === name", arg=[box.element_handle(), name])
-
-
-def _no_bare_error(page) -> None:
-    """Gradio's "Error" badges on outputs stay hidden, and every error toast carries a message."""
-    badges = [e for e in page.locator('[data-testid="status-tracker"] .error').all() if e.is_visible()]
-    assert not badges, f"{len(badges)} bare 'Error' badges shown"
-    for toast in page.locator('[data-testid="toast-body"]').all():
-        texts = toast.locator('[data-testid="toast-text"]').all_inner_texts()
-        assert texts and all(len(t.strip()) > 10 for t in texts), toast.inner_text()
+    with browser_page() as page:
+        yield page
 
 
 @pytest.mark.slow
@@ -85,10 +34,10 @@ def test_a_user_walks_every_tab(page, app_url, tmp_path):
 
     import vitspace as vs
     with screenshot_on_failure(page, tmp_path / "walk.png"):
-        _open(page, app_url)
+        open_app(page, app_url)
         page.locator("#examples").get_by_role("button").first.click()
         page.locator("#summary").get_by_text("The models").wait_for(timeout=60_000)
-        assert _top_label(page, "label-a") == _top_label(page, "label-b") == "airplane"
+        assert top_label(page, "label-a") == top_label(page, "label-b") == "airplane"
         assert "distilled on CIFAR-10 from resnet9-cifar10" in page.locator("#summary").inner_text()
         for elem_id in ("map-a", "map-b"):  # both overlays, drawn at display size
             assert page.locator(f"#{elem_id} img").first.evaluate("img => img.naturalWidth") >= 256
@@ -98,13 +47,13 @@ def test_a_user_walks_every_tab(page, app_url, tmp_path):
 
         page.get_by_role("tab", name="Compress").click()
         page.get_by_role("button", name="Build").click()
-        _file_link(page, "compress-files", "int8-mobile.ptl").wait_for(timeout=900_000)
+        file_link(page, "compress-files", "int8-mobile.ptl").wait_for(timeout=900_000)
         table = page.locator("#compress-table").inner_text()
         for name in default_files():  # token merging's files are built when ticked
             assert name in table
-        ptl = _download(page, _file_link(page, "compress-files", "int8-mobile.ptl"), tmp_path / "int8-mobile.ptl")
+        ptl = download(page, file_link(page, "compress-files", "int8-mobile.ptl"), tmp_path / "int8-mobile.ptl")
         if not missing_packages(VARIANTS["model-int8.xml"]):  # an IR is downloadable with its weights beside it
-            _file_link(page, "compress-files", "model-int8.bin").wait_for(timeout=30_000)
+            file_link(page, "compress-files", "model-int8.bin").wait_for(timeout=30_000)
         clf = vs.get_classifier("deit-tiny-cifar10")
         x = clf.preprocess([vs.load_image(EXAMPLES / "ship.jpg")])
         with torch.inference_mode():
@@ -127,40 +76,44 @@ def test_a_user_walks_every_tab(page, app_url, tmp_path):
         curves = page.locator("#card-preview img[alt*='top-1 by epoch']").first  # served from the build folder
         curves.wait_for(timeout=30_000)
         page.wait_for_function("img => img.complete && img.naturalWidth > 400", arg=curves.element_handle())
-        readme = _download(page, _file_link(page, "card-file", "README.md"), tmp_path / "README.md")
-        png = _download(page, _file_link(page, "card-file", CURVES_FILE), tmp_path / CURVES_FILE)
+        readme = download(page, file_link(page, "card-file", "README.md"), tmp_path / "README.md")
+        png = download(page, file_link(page, "card-file", CURVES_FILE), tmp_path / CURVES_FILE)
         assert png.read_bytes() == CURVES.read_bytes(), "the figure the card links travels with it"
         card = ModelCard.load(readme)
         assert "deit-tiny-cifar10" in card.text and "{{" not in card.text and card.data.license
-        _no_bare_error(page)
+        # run locally without a token: the page says how to publish, and asks for no token
+        access = page.locator("#publish-access").inner_text()
+        assert "HF_TOKEN" in access and "python -m vitspace.card.publish" in access
+        assert page.locator("#publish").count() == 0 and page.locator("input[type=password]").count() == 0
+        no_bare_error(page)
 
 
 def test_bad_upload_shows_a_clear_message_and_the_app_keeps_working(page, app_url, tmp_path):
     bad = tmp_path / "photo.jpg"
     bad.write_text("this is not an image")
     with screenshot_on_failure(page, tmp_path / "bad-upload.png"):
-        _open(page, app_url)
+        open_app(page, app_url)
         page.locator("input[type=file]").first.set_input_files(str(bad))
         page.locator("#summary").get_by_text("not an image, or an image format that cannot be read").wait_for(
             timeout=60_000)
         assert "Could not classify this image." in page.locator("#summary").inner_text()
         assert "Traceback" not in page.content()
-        _no_bare_error(page)
+        no_bare_error(page)
         page.locator("#examples").get_by_role("button").nth(3).click()
         page.locator("#summary").get_by_text("The models").wait_for(timeout=60_000)
-        assert _top_label(page, "label-a") in CIFAR10_CLASSES
+        assert top_label(page, "label-a") in CIFAR10_CLASSES
 
         page.get_by_role("tab", name="Compress").click()
         for name in VARIANTS:
             page.get_by_label(name, exact=True).uncheck()
         page.get_by_role("button", name="Build").click()
         page.get_by_text("Choose at least one format.").wait_for(timeout=30_000)
-        _no_bare_error(page)
+        no_bare_error(page)
 
 
 def test_benchmark_can_be_stopped(page, app_url, tmp_path):
     with screenshot_on_failure(page, tmp_path / "bench-stop.png"):
-        _open(page, app_url)
+        open_app(page, app_url)
         page.get_by_role("tab", name="Benchmark").click()
         page.get_by_label("Architecture only (random weights)", exact=True).nth(-1).check()
         page.get_by_label("32", exact=True).check()
@@ -180,29 +133,29 @@ def test_a_user_classifies_and_compresses_their_own_hub_model(page, hub_app, tmp
     import torch
     pets = "someone/vit-pets-384"  # in hub_app's Hugging Face cache
     with screenshot_on_failure(page, tmp_path / "own-model.png"):
-        _open(page, hub_app)
-        _type_model(page, "model-a", pets)
+        open_app(page, hub_app)
+        type_model(page, "model-a", pets)
         page.locator("#examples").get_by_role("button").first.click()
         page.locator("#summary").get_by_text(f"{pets} from the local Hugging Face cache").wait_for(timeout=60_000)
-        assert _top_label(page, "label-a") in PETS.values()
-        assert _top_label(page, "label-b") in CIFAR10_CLASSES  # Model B is still the embedded DeiT
-        _no_bare_error(page)
+        assert top_label(page, "label-a") in PETS.values()
+        assert top_label(page, "label-b") in CIFAR10_CLASSES  # Model B is still the embedded DeiT
+        no_bare_error(page)
 
         page.get_by_role("tab", name="Compress").click()
-        _type_model(page, "compress-model", pets)
+        type_model(page, "compress-model", pets)
         for name in VARIANTS:  # the Compress tab's boxes come before the Benchmark tab's
             box = page.get_by_label(name, exact=True).first
             box.check() if name in ("fp32.pt", "int8.pt") else box.uncheck()
         page.get_by_role("button", name="Build").click()
-        link = _file_link(page, "compress-files", "int8.pt")
+        link = file_link(page, "compress-files", "int8.pt")
         link.wait_for(timeout=300_000)
         about = page.locator("#compress-about").inner_text()
         assert about.startswith(f"{pets} (pretrained)") and "from the local Hugging Face cache" in about
         table = page.locator("#compress-table").inner_text()
         built = [cell.strip() for cell in table.splitlines() if cell.strip() in VARIANTS]  # the file column
         assert built == ["fp32.pt", "int8.pt"], table
-        int8 = _download(page, link, tmp_path / "int8.pt")
+        int8 = download(page, link, tmp_path / "int8.pt")
         with torch.inference_mode():
             logits = torch.jit.load(str(int8))(torch.rand(1, 3, 384, 384))
         assert logits.shape == (1, len(PETS))
-        _no_bare_error(page)
+        no_bare_error(page)
