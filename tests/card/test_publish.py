@@ -135,6 +135,20 @@ def test_429_and_5xx_are_retried_then_succeed(hub, run, artifacts):
     assert "HTTP 503" in err and "HTTP 429" in err and "HTTP 502" in err
 
 
+def test_a_dropped_connection_is_retried_then_succeeds(hub, run, artifacts):
+    hub.drop(r"/commit/")   # the commit request read, then the connection closed without an answer
+    rc, _, err = run(*_args(artifacts))
+    assert rc == 0, err
+    assert len(hub.commits) == 1 and "RemoteProtocolError from the Hub; retrying in" in err
+
+
+def test_a_rate_limit_waits_as_long_as_retry_after_says(hub, run, artifacts):
+    hub.fail(r"/commit/", 429, retry_after=2)
+    rc, _, err = run(*_args(artifacts))
+    assert rc == 0, err
+    assert "HTTP 429 from the Hub; retrying in 2 s" in err  # not the first backoff's fraction of a second
+
+
 def test_persistent_5xx_fails_clearly_and_keeps_the_staged_tree(hub, run, artifacts):
     hub.fail(r"/api/repos/create", 500, times=10)
     rc, _, err = run(*_args(artifacts, repo="alice/down"))
