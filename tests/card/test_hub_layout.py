@@ -182,11 +182,7 @@ def test_the_pushed_repository_downloads_as_it_was_staged(staged, monkeypatch, t
     """Folders and all: what snapshot_download brings back of the push is the staged tree, byte for byte."""
     build, stage = staged[EMBEDDED]
     with FakeHub() as fake:
-        monkeypatch.setattr(constants, "ENDPOINT", fake.url)  # as HF_ENDPOINT sets both, at import
-        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE",
-                            fake.url + "/{repo_id}/resolve/{revision}/{filename}")
-        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-        monkeypatch.setenv("HF_TOKEN", TOKEN)
+        fake.reach_in_process(monkeypatch, TOKEN)
         result = hub.publish(hub.PublishConfig(EMBEDDED, REPO, build, staging=tmp_path / "staging"))
         folder = Path(snapshot_download(REPO, cache_dir=tmp_path / "download", token=TOKEN))
     tree = {p.relative_to(stage).as_posix(): p.read_bytes() for p in stage.rglob("*") if p.is_file()}

@@ -37,11 +37,7 @@ def artifacts(tiny_build):
 def hub(monkeypatch):
     """A fake Hub reached through the endpoint huggingface_hub uses, with offline mode lifted for it."""
     with FakeHub() as fake:
-        monkeypatch.setattr(constants, "ENDPOINT", fake.url)  # as HF_ENDPOINT sets both, at import
-        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE",
-                            fake.url + "/{repo_id}/resolve/{revision}/{filename}")
-        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-        monkeypatch.setenv("HF_TOKEN", TOKEN)
+        fake.reach_in_process(monkeypatch, TOKEN)
         monkeypatch.setenv("VITSPACE_HUB_RETRY_DELAY", "0.01")
         yield fake
 

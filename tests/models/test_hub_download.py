@@ -20,10 +20,7 @@ def hub(monkeypatch, tmp_path):
     from huggingface_hub import constants
     with FakeHub(require_token=False) as server:
         server.add_folder(REPO, save_user_model(REPO, tmp_path / "repo"))
-        monkeypatch.setattr(constants, "ENDPOINT", server.url)  # as HF_ENDPOINT sets both, at import
-        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE",
-                            server.url + "/{repo_id}/resolve/{revision}/{filename}")
-        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        server.reach_in_process(monkeypatch)
         monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "cache"))
         monkeypatch.setattr(vs_hub, "_probe", None)
         monkeypatch.setattr(resolve_mod, "_resolved", type(resolve_mod._resolved)())

@@ -234,6 +234,17 @@ class FakeHub:
         with self.lock:
             self.repos[repo_id].refs[ref][path] = data
 
+    def reach_in_process(self, monkeypatch, token: str | None = None) -> None:
+        """Point this process's huggingface_hub at the fake, offline mode lifted for it, as HF_ENDPOINT and
+        HF_HUB_OFFLINE=0 would at import; HF_TOKEN set to TOKEN when given."""
+        from huggingface_hub import constants
+        monkeypatch.setattr(constants, "ENDPOINT", self.endpoint)
+        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE",
+                            self.endpoint + "/{repo_id}/resolve/{revision}/{filename}")
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        if token:
+            monkeypatch.setenv("HF_TOKEN", token)
+
     def files(self, repo_id: str, ref: str = "main") -> dict[str, bytes]:
         return dict(self.repos[repo_id].refs[ref])
 
