@@ -145,6 +145,23 @@ def test_a_rate_limit_is_waited_out(space):
     assert len(commits) == 2  # refused once, then sent again
 
 
+def test_run_locally_the_page_publishes_with_the_token_it_was_started_with(space):
+    """No Space, no sign-in: `HF_TOKEN=... python app.py` publishes as that token's user, and no endpoint takes a
+    visitor's token."""
+    home = space.root / "local-home"
+    home.mkdir()
+    env = {"HF_ENDPOINT": space.hub.endpoint, "HF_HUB_OFFLINE": "0", "HF_TOKEN": BOB,
+           "HF_HUB_CACHE": str(space.root / "hf-cache"), "HF_HUB_DISABLE_XET": "1"}
+    with running_app(home, **env) as (url, log, _):
+        client = Client(url, verbose=False)
+        assert "oauth_token" not in str(client.view_api(print_info=False, return_format="dict"))
+        client.predict(MODEL, FILES, "auto", False, api_name="/compress")
+        answer = client.predict("", False, FILES, False, api_name="/publish")
+        config = Client(url, verbose=False).view_api(print_info=False, return_format="str")
+    assert "Published" in answer and "bob/deit-flowers-teacher-vitspace" in answer, answer
+    assert BOB not in log.read_text() + answer + str(config)
+
+
 @pytest.mark.browser
 @pytest.mark.filterwarnings("ignore:__array__ implementation")  # np.array(a torch tensor), as optimum-intel does
 def test_a_visitor_signs_in_builds_and_publishes_from_the_page(space, tmp_path, monkeypatch):
