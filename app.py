@@ -157,7 +157,7 @@ def _stepper(progress: gr.Progress, total: int):
 
 def _explained(image, models: list[str], pretrained: bool, fast: bool, method: str):
     """The comparison, and an explanation per model: None each on the fast path or with the maps off."""
-    if fast or method == "off":  # the compiled int8 program keeps no attention to show; "off" asks for none
+    if fast:  # the compiled int8 program keeps no attention to show
         return vs.compare(image, models, top_k=TOP_K, pretrained=pretrained, fast=fast), [None, None]
     return vx.compare_explained(image, models, top_k=TOP_K, pretrained=pretrained, method=method)
 
@@ -469,7 +469,7 @@ async def _busy(request, exc):
 def _warm(names) -> None:
     for name in names:
         try:
-            vs.get_classifier(name)
+            vx.prepare_runtime(vs.get_classifier(name))  # Classify's runtime chosen in the background
         except vs.VitspaceError:
             pass  # the first request shows why
 

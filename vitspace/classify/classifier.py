@@ -47,6 +47,7 @@ class Prediction:
     topk: list[tuple[str, float]]
     latency_ms: float                   # the forward's time, for all the images it ran at once
     batch: int = 1                      # how many images shared that forward (concurrent requests)
+    runtime: str = ""                   # what answered, where the caller knows: "ONNX Runtime (fp32, ...)"
 
     @property
     def label(self) -> str:
@@ -100,11 +101,12 @@ class Classifier:
     def _logits(self, images: list[Image.Image]) -> torch.Tensor:
         return self.module(self.preprocess(images)).float()
 
-    def prediction(self, logits: torch.Tensor, top_k: int, latency_ms: float, batch: int = 1) -> Prediction:
-        """Top-k of one image's logits (num_labels,), with the time and size of the batch it ran in."""
+    def prediction(self, logits: torch.Tensor, top_k: int, latency_ms: float, batch: int = 1,
+                   runtime: str = "") -> Prediction:
+        """Top-k of one image's logits (num_labels,), with the time and size of the batch it ran in, and what ran it."""
         scores, idx = logits.float().softmax(-1).topk(min(top_k, len(self.labels)))
         return Prediction(self.name, [(self.labels[i], round(s, 6)) for s, i in zip(scores.tolist(), idx.tolist())],
-                          latency_ms, batch)
+                          latency_ms, batch, runtime)
 
     def predict(self, image, top_k: int = 5) -> Prediction:
         """Top-k labels with probabilities for one image (path, bytes, array or PIL image)."""

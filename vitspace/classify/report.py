@@ -28,7 +28,8 @@ def about_models(models: Sequence[str]) -> str:
 
 def summary(c: Comparison, fast_notes: Sequence[str] = (), models: Sequence[str] = ()) -> str:
     """Markdown: whether the models agree, their answers, a note when requests shared a forward pass, the fast
-    path's note per model (empty ones left out), and what each of `models` is.
+    path's note per model (empty ones left out), the runtime each answered in (where known), and what each of
+    `models` is.
 
     Args:
         c: the comparison, one prediction per model.
@@ -39,6 +40,8 @@ def summary(c: Comparison, fast_notes: Sequence[str] = (), models: Sequence[str]
     if any(p.batch > 1 for p in c.predictions):
         parts.append(SHARED_BATCH)
     parts += [f"{p.model}: {note}" for p, note in zip(c.predictions, fast_notes) if note]
+    if ran := [f"{p.model} ran in {p.runtime}" for p in c.predictions if p.runtime]:
+        parts.append("; ".join(ran) + ".")
     if models:
         parts.append(about_models(models))
     return "\n\n".join(parts)

@@ -4,6 +4,7 @@ An explanation's maps come from the forward that gives its logits; concurrent ca
 forward (see vitspace.classify.batching). A model distilled from one in the registry (`ModelSpec.teacher`)
 shows that teacher's answer beside its own.
 """
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
@@ -15,11 +16,14 @@ from PIL import Image
 from ..classify.batching import Batched
 from ..classify.classifier import Classifier, Comparison, Prediction, batched_logits, batcher, get_classifier
 from ..data.images import load_image
-from .attention import attention_maps, check_method, forward_with_attention, has_attention
+from . import choice
+from .attention import check_method, has_attention
+from .graph import Explained
 
-__all__ = ["HeadAnswer", "Explanation", "explain", "predict_explained", "compare_explained"]
+__all__ = ["HeadAnswer", "Explanation", "Answer", "explain", "predict_explained", "compare_explained", "OFF"]
 
 TOP = 3
+OFF = "off"     # Classify's method without maps: the logits only, from the same runtime
 
 
 @dataclass
@@ -49,6 +53,7 @@ class Explanation:
     heads: list[HeadAnswer] = field(default_factory=list)   # DeiT: class and distillation heads
     teacher: HeadAnswer | None = None   # the model it was distilled from (ModelSpec.teacher), if in the registry
     view: Image.Image | None = None     # the input as the model saw it (resized, cropped)
+    runtime: str = ""                   # what answered: "ONNX Runtime (fp32, same answers as PyTorch)"
 
     @property
     def grid(self) -> tuple[int, int]:
@@ -81,16 +86,33 @@ def _model_views(clf: Classifier, pixels: torch.Tensor) -> list[Image.Image]:
     return [Image.fromarray(a) for a in (rgb * 255).round().byte().permute(0, 2, 3, 1).numpy()]
 
 
-def _explain_batch(clf: Classifier, items: list[tuple[Image.Image, str]]) -> list[Explanation]:
-    """(image, method) pairs -> their explanations, from one forward of all the images; no teacher."""
+@dataclass
+class Answer:
+    """One image's logits without maps (the "off" method), and what answered."""
+    logits: torch.Tensor                # (num_labels,)
+    runtime: str
+
+
+def _grids(out: Explained, i: int, method: str) -> dict[str, np.ndarray]:
+    """Image i's maps of one method as patch grids, float64 summing to 1."""
+    maps = out.maps[method][i].double().numpy()     # (tokens, patches)
+    side = math.isqrt(maps.shape[1])
+    assert side * side == maps.shape[1], f"{maps.shape[1]} patches do not form a square grid"
+    return {t: (m / m.sum()).reshape(side, side) for t, m in zip(out.tokens, maps)}
+
+
+def _explain_batch(clf: Classifier, items: list[tuple[Image.Image, str]]) -> list[Explanation | Answer]:
+    """(image, method) pairs -> their explanations (an Answer for "off"), from one forward of all the images in the
+    classifier's runtime (`choice.engine`); no teacher."""
     pixels = clf.preprocess([image for image, _ in items])
-    out = forward_with_attention(clf.module, pixels, clf.spec.name)
+    engine = choice.engine(clf)
+    out = engine.run(pixels)
     views, labels = _model_views(clf, pixels), clf.labels
-    return [Explanation(model=clf.name, method=method,
-                        maps=attention_maps([a[i] for a in out.attentions], out.tokens, method),
-                        logits=out.logits[i].numpy(), answer=_head_answer("model", out.logits[i], labels),
+    return [Answer(out.logits[i], engine.note) if method == OFF else
+            Explanation(model=clf.name, method=method, maps=_grids(out, i, method), logits=out.logits[i].numpy(),
+                        answer=_head_answer("model", out.logits[i], labels),
                         heads=[_head_answer(t, logits[i], labels) for t, logits in out.heads.items()],
-                        view=views[i])
+                        view=views[i], runtime=engine.note)
             for i, (_, method) in enumerate(items)]
 
 
@@ -114,7 +136,8 @@ def _queued(clf: Classifier, image: Image.Image, method: str, teachers: dict | N
 
     def wait() -> Batched:
         batched = future.result()
-        batched.output.teacher = teachers[name]() if name else None
+        if isinstance(batched.output, Explanation):
+            batched.output.teacher = teachers[name]() if name else None
         return batched
     return wait
 
@@ -141,23 +164,33 @@ def explain(model, image, *, method: str = "rollout", pretrained: bool = True, t
 def compare_explained(image, models: list[str], *, top_k: int = 5, pretrained: bool = True,
                       method: str = "rollout") -> tuple[Comparison, list[Explanation | None]]:
     """Classify's comparison with each model's attention maps: one forward per model, a shared teacher's once,
-    all queued at once.
+    all queued at once. Each ViT/DeiT answers in its fastest exact runtime once that is chosen (`choice.prepare`,
+    started here in the background), in eager PyTorch until then; its prediction names the runtime.
+
+    Args:
+        method: "rollout", "last", or "off" (the logits only, no maps and no teacher).
 
     Returns:
         The comparison, and per model its explanation, or None for a model without attention (a convnet),
-        which answers without maps.
+        which answers without maps, and for every model with the method "off".
     """
-    check_method(method)
+    if method != OFF:
+        check_method(method)
     image = load_image(image)
-    classifiers, teachers = [get_classifier(name, pretrained) for name in models], {}
-    waits = [_queued(clf, image, method, teachers) if has_attention(clf.module) else batched_logits(clf, image).result
-             for clf in classifiers]
+    classifiers, teachers = [get_classifier(name, pretrained) for name in models], {} if method != OFF else None
+    waits = []
+    for clf in classifiers:
+        if has_attention(clf.module):
+            choice.prepare(clf)
+            waits.append(_queued(clf, image, method, teachers))
+        else:
+            waits.append(batched_logits(clf, image).result)
     predictions, explanations = [], []
     for clf, wait in zip(classifiers, waits):
         b = wait()
         e = b.output if isinstance(b.output, Explanation) else None  # a convnet's answer comes without maps
-        logits = torch.from_numpy(e.logits) if e else b.output
-        predictions.append(clf.prediction(logits, top_k, b.ms, b.size))
+        logits = torch.from_numpy(e.logits) if e else getattr(b.output, "logits", b.output)
+        predictions.append(clf.prediction(logits, top_k, b.ms, b.size, runtime=getattr(b.output, "runtime", "")))
         explanations.append(e)
     return Comparison(predictions), explanations
 

@@ -1,0 +1,243 @@
+"""Classify's exact runtime: per model, the fastest runtime on this CPU whose answers equal eager PyTorch's.
+
+Each runtime of `RUNTIMES` runs the explained forward (logits, both methods' maps, DeiT's heads) on a few
+inputs; one whose outputs all lie within TOLERANCE of the hooked eager forward's is timed (median of a few
+calls, on the inference thread), and the fastest of those answers from then on. The exported files and the
+choice (choice.json) are kept in BUILDS/runtime/<key>, the key naming the model, its weights, the library
+versions and the CPU class, so a restart neither exports nor measures again. Until a model's choice is made
+(in the background) it answers in eager PyTorch. VITSPACE_RUNTIME=eager forces eager; naming another
+runtime tries only that one.
+"""
+import json
+import logging
+import os
+import statistics
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+from PIL import Image
+
+from ..classify.classifier import Classifier, on_inference_thread
+from ..compress.build import versions, weights_identity
+from ..export.variant import missing_packages
+from ..util import atomic
+from ..util.cpuinfo import machine_class
+from ..util.hashing import config_key
+from ..util.once import once_on_disk
+from ..util.paths import builds_root
+from .graph import AttentionGraph, Explained
+from .runtimes import ARTIFACTS, EAGER, RUNTIMES, Run, Runtime
+
+__all__ = ["TOLERANCE", "ENV", "Trial", "Choice", "Engine", "differences", "choose", "load_engine", "engine",
+           "prepare", "runtime_folder"]
+
+log = logging.getLogger(__name__)
+
+TOLERANCE = {"logits": 1e-4, "maps": 1e-4, "heads": 1e-4}   # max |runtime - eager| per output; measured ~1e-6
+ENV = "VITSPACE_RUNTIME"
+CHOICE = "choice.json"
+CALLS = 5                   # timed calls per runtime, after one warm-up; the median decides
+GRAPH = 1                   # the explained graph's version, in the key: a new graph exports again
+
+
+@dataclass
+class Trial:
+    """One runtime's try: whether it ran and matched eager, by how much, and its median time."""
+    runtime: str
+    status: str                 # "ok", "differs", "missing" (not installed), "failed" or "skipped" (not this CPU)
+    p50_ms: float | None = None
+    diffs: dict[str, float] = field(default_factory=dict)   # output -> max |runtime - eager|
+    reason: str = ""
+
+
+@dataclass
+class Choice:
+    """The runtime chosen for a model on this CPU class, and every runtime's trial."""
+    runtime: str
+    trials: list[Trial]
+    cpu: str = ""
+
+    def to_dict(self) -> dict:
+        """The choice as JSON data."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Choice":
+        """A choice read back from `to_dict`'s data."""
+        return cls(data["runtime"], [Trial(**t) for t in data["trials"]], data.get("cpu", ""))
+
+
+@dataclass
+class Engine:
+    """A model's explained forward in its runtime: `run(pixels)` answers a batch."""
+    runtime: Runtime
+    run: Run
+    choice: Choice | None = None      # None: eager, while the choice is made or when forced
+
+    @property
+    def note(self) -> str:
+        """What answered, for the page: "ONNX Runtime (fp32, same answers as PyTorch)"."""
+        if self.runtime.name == EAGER.name:
+            return EAGER.title
+        return f"{self.runtime.title} ({self.runtime.precision}, same answers as PyTorch)"
+
+
+def differences(reference: Explained, got: Explained) -> dict[str, float]:
+    """Max |got - reference| of the logits, the maps (both methods) and DeiT's heads."""
+    def worst(pairs) -> float:
+        return max((float((a - b).abs().max()) for a, b in pairs), default=0.0)
+    return {"logits": worst([(reference.logits, got.logits)]),
+            "maps": worst((reference.maps[m], got.maps[m]) for m in reference.maps),
+            "heads": worst((reference.heads[h], got.heads[h]) for h in reference.heads)}
+
+
+def _p50_ms(run: Run, pixels: torch.Tensor, calls: int, timer: Callable[[], float]) -> float:
+    run(pixels)  # warm-up: first calls allocate and pick kernels
+    times = []
+    for _ in range(calls):
+        t0 = timer()
+        run(pixels)
+        times.append((timer() - t0) * 1000)
+    return round(statistics.median(times), 3)
+
+
+def _artifact(runtime: Runtime, graph: AttentionGraph, example: torch.Tensor, folder: Path) -> Path | None:
+    """The runtime's file in `folder`, exported there first unless an earlier run left it."""
+    if runtime.artifact is None:
+        return None
+    path = folder / runtime.artifact
+    if not path.exists():
+        with atomic.staged(path) as tmp:
+            ARTIFACTS[runtime.artifact](graph, example, tmp)
+    return path
+
+
+def _try(runtime: Runtime, graph: AttentionGraph, pixels: torch.Tensor, reference: Explained, folder: Path,
+         threads: int) -> tuple[Trial, Run | None]:
+    if not runtime.usable():
+        return Trial(runtime.name, "skipped", reason="not run on this CPU"), None
+    if missing := missing_packages(runtime):
+        return Trial(runtime.name, "missing", reason=f"not installed: {', '.join(missing)}"), None
+    try:
+        run = runtime.load(graph, _artifact(runtime, graph, pixels, folder), threads)
+        diffs = differences(reference, on_inference_thread(run, pixels))
+    except Exception as e:  # an exporter or runtime that cannot take this model: recorded, never chosen
+        return Trial(runtime.name, "failed", reason=f"{type(e).__name__}: {e}"[:300]), None
+    exact = all(diffs[k] <= TOLERANCE[k] for k in diffs)
+    return Trial(runtime.name, "ok" if exact else "differs", diffs=diffs), run if exact else None
+
+
+def choose(graph: AttentionGraph, pixels: torch.Tensor, folder: Path, *, runtimes: list[Runtime] | None = None,
+           timer: Callable[[], float] = time.perf_counter, calls: int = CALLS,
+           threads: int | None = None) -> tuple[Choice, Run]:
+    """Try each runtime against eager on `pixels`, time those that match, and pick the fastest.
+
+    Args:
+        graph: the model's explained forward.
+        pixels: preprocessed inputs (B, 3, H, W), B > 1 so that a file's batch dimension is checked too.
+        folder: where the runtimes' files are exported (and found by a later call).
+        runtimes: those to try (default: RUNTIMES); eager is always one of them, the fallback.
+        timer: seconds, as time.perf_counter (a test stubs it).
+        calls: timed calls per runtime.
+        threads: intra-op threads of the runtimes (default: torch's).
+
+    Returns:
+        The choice and the chosen runtime's run.
+    """
+    threads = threads or torch.get_num_threads()
+    runtimes = [EAGER, *(r for r in (runtimes or RUNTIMES.values()) if r.name != EAGER.name)]
+    reference = on_inference_thread(EAGER.load(graph, None, threads), pixels)
+    trials, runs = [], {}
+    for runtime in runtimes:
+        trial, run = _try(runtime, graph, pixels, reference, folder, threads)
+        if run is not None:
+            trial.p50_ms = on_inference_thread(_p50_ms, run, pixels[:1], calls, timer)  # one image: a request
+            runs[runtime.name] = run
+        trials.append(trial)
+    best = min((t for t in trials if t.runtime in runs), key=lambda t: t.p50_ms)
+    return Choice(best.runtime, trials, machine_class()), runs[best.runtime]
+
+
+def _probe_pixels(clf: Classifier, n: int = 3) -> torch.Tensor:
+    """n seeded noise images through the model's own preprocessing."""
+    g = torch.Generator().manual_seed(0)
+    size = (clf.spec.input_size,) * 2
+    images = [Image.fromarray(torch.randint(0, 256, (*size, 3), generator=g, dtype=torch.uint8).numpy())
+              for _ in range(n)]
+    return clf.preprocess(images)
+
+
+def runtime_folder(clf: Classifier, root: str | Path | None = None) -> Path:
+    """BUILDS/runtime/<key>: the model's exported files and choice on this CPU class with these libraries."""
+    key = config_key({"model": clf.spec.name, "weights": weights_identity(clf.spec.name, clf.pretrained),
+                      "versions": versions(), "cpu": machine_class(), "graph": GRAPH})
+    return Path(root or builds_root()) / "runtime" / key
+
+
+def _forced() -> list[Runtime] | None:
+    name = os.environ.get(ENV, "").strip()
+    return [RUNTIMES[name]] if name in RUNTIMES else None
+
+
+def load_engine(clf: Classifier, *, root: str | Path | None = None, runtimes: list[Runtime] | None = None,
+                timer: Callable[[], float] = time.perf_counter) -> Engine:
+    """The classifier's engine in its chosen runtime: the recorded choice, else one made now and recorded.
+
+    Args:
+        clf: a ViT or DeiT classifier.
+        root: the build root (default: `builds_root()`).
+        runtimes: those to try (default: RUNTIMES, or VITSPACE_RUNTIME's); eager alone: no choice.
+        timer: as for `choose`.
+    """
+    graph = AttentionGraph(clf.module, clf.spec.name).eval()
+    runtimes = runtimes or _forced()
+    if runtimes is not None and [r.name for r in runtimes] == [EAGER.name]:
+        return Engine(EAGER, EAGER.load(graph, None, torch.get_num_threads()))
+    folder, made = runtime_folder(clf, root), {}
+
+    def make() -> Choice:
+        made["choice"], made["run"] = choose(graph, _probe_pixels(clf), folder, runtimes=runtimes, timer=timer)
+        atomic.write_text(folder / CHOICE, json.dumps(made["choice"].to_dict(), indent=2))
+        return made["choice"]
+    choice, _ = once_on_disk(folder / CHOICE, lambda: Choice.from_dict(json.loads((folder / CHOICE).read_text())),
+                             make)
+    runtime = RUNTIMES[choice.runtime]
+    run = made.get("run") or runtime.load(graph, folder / runtime.artifact if runtime.artifact else None,
+                                          torch.get_num_threads())
+    return Engine(runtime, run, choice)
+
+
+_engines: dict[Classifier, Engine] = {}
+_threads: dict[Classifier, threading.Thread] = {}
+_lock = threading.Lock()
+
+
+def engine(clf: Classifier) -> Engine:
+    """The classifier's engine now: its chosen runtime once `prepare` has made the choice, eager until then."""
+    chosen = _engines.get(clf)
+    if chosen is not None:
+        return chosen
+    return Engine(EAGER, EAGER.load(AttentionGraph(clf.module, clf.spec.name), None, torch.get_num_threads()))
+
+
+def _prepare(clf: Classifier) -> None:
+    try:
+        _engines[clf] = load_engine(clf)
+    except Exception:  # the model keeps answering in eager PyTorch
+        log.exception("no runtime choice for %s; it stays on eager PyTorch", clf.spec.name)
+
+
+def prepare(clf: Classifier, *, wait: bool = False) -> None:
+    """Make the classifier's runtime choice once per process, on a thread of its own; `wait` for it to end."""
+    with _lock:
+        thread = _threads.get(clf)
+        if thread is None:
+            thread = _threads[clf] = threading.Thread(target=_prepare, args=(clf,), daemon=True,
+                                                      name=f"vitspace-runtime-{clf.spec.name}")
+            thread.start()
+    if wait:
+        thread.join()
