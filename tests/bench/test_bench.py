@@ -178,8 +178,10 @@ def test_bench_writes_nothing_under_the_default_root_and_the_command_records_und
     report = vb.bench(config(variants=("fp32.pt",), builds=custom))  # fp32 TorchScript: agrees, and is a file
     assert report.fastest_file().variant == "fp32.pt"
     assert not default.exists(), f"bench wrote under the default root: {list(default.rglob('*'))}"
-    assert not (custom / fastpath.FASTEST).exists(), "bench recorded the fast path's choice itself"
+    # its build timed the file and recorded it, as every build under a root does; the run's own figure is not
+    assert fastpath.recorded_fastest(MODEL, pretrained=False, root=custom)["by"] == "build"
     assert bench_main(["--model", MODEL, "--random-weights", "--variants", "fp32.pt", "--limit", "4", "--threads",
                        "1", "--warmup", "1", "--builds", str(custom)]) == 0
-    assert fastpath.recorded_fastest(MODEL, pretrained=False, root=custom)["variant"] == "fp32.pt"
+    record = fastpath.recorded_fastest(MODEL, pretrained=False, root=custom)
+    assert record["variant"] == "fp32.pt" and record["by"] == "bench" and (custom / record["build"]).is_dir()
     assert not default.exists() and fastpath.recorded_fastest(MODEL, pretrained=False) is None

@@ -11,7 +11,8 @@ def _report(*results: Result, seconds: float = 12.4) -> Report:
 
 
 EAGER = Result("eager-fp32", "torch", False, 1, 2.0, 2.5, 2.1, 476.19047, 22_000_000, 1.0, reps=20, warmup=5)
-PEER = Result("mobile-tutorial-qnnpack", "torch.jit", True, 1, 4.0, 4.4, 4.1, 243.9, 6_000_000, 0.98, reps=20)
+PEER = Result("mobile-tutorial-qnnpack", "torch.jit", True, 1, 4.0, 4.4, 4.1, 243.9, 6_000_000, 0.98, reps=20,
+              agreement_images=500)
 SKIPPED = Result("openvino-int8", "openvino", True, 1, status="skipped", note="openvino is not installed")
 
 
@@ -21,7 +22,9 @@ def test_result_cells_follow_the_columns_with_the_speed_up():
     assert dict(zip(COLUMNS, rows[1])) == {
         "variant": "mobile-tutorial-qnnpack", "runtime": "torch.jit", "peer": True, "batch": 1, "status": "ok",
         "p50_ms": "4", "p90_ms": "4.4", "mean_ms": "4.1", "images_per_s": "243.9", "speedup": "0.5", "size_mb": "6",
-        "agreement": "0.98", "peak_mem_mb": None, "profiler_ms": None, "note": ""}
+        "agreement": "0.980 (500)", "peak_mem_mb": None, "profiler_ms": None, "note": ""}
+    assert COLUMNS["agreement"] == "top-1 agreement (images)"
+    assert rows[0][list(COLUMNS).index("agreement")] == "1.000"  # a report saved before the count was kept
     assert rows[2][:5] == ["openvino-int8", "openvino", True, 1, "skipped"]
     assert rows[2][-1] == "openvino is not installed"
 

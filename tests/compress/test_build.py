@@ -315,10 +315,10 @@ def test_cached_builds_are_reused_and_built_once_under_concurrency(monkeypatch, 
     calls = []
     real = vc.compress
 
-    def counting(clf, config, progress=None):
+    def counting(clf, config, progress=None, **kw):
         calls.append(config.out)
         time.sleep(0.3)  # widen the race window
-        return real(clf, config, progress)
+        return real(clf, config, progress, **kw)
 
     monkeypatch.setattr(vc, "compress", counting)
     config = vc.CompressConfig(MODEL, tmp_path / "ignored", files=("int8-mobile.ptl",), limit=2, pretrained=False)

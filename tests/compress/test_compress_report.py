@@ -1,4 +1,5 @@
 """The Compress tab's text, built from a manifest without Gradio or a build."""
+import dataclasses
 from pathlib import Path
 
 from vitspace.compress.fidelity import Fidelity
@@ -28,6 +29,21 @@ def test_file_cells_follow_the_columns_floats_to_four_digits():
         "file": "model-int8.xml", "format": "openvino-ir", "runtime": "openvino (CPU)", "status": "ok",
         "size_mb": "5.5", "times_smaller": "4", "top1_agreement": "0.9", "gate": "fail",
         "max_abs_logit_diff": "0.1235", "accuracy": "0.8", "passes": "nncf", "notes": ""}
+
+
+def test_the_fastest_passing_file_is_marked_as_the_fast_path_and_old_manifests_mark_none():
+    fast = dataclasses.replace(FP32, latency_ms=12.345)
+    slower = dataclasses.replace(IR, gate="pass", latency_ms=20.0)
+    failing = dataclasses.replace(IR, file="model-int8.onnx", latency_ms=None, gate="fail")
+    manifest = dataclasses.replace(_manifest(slower, fast, failing), timing={"warmup": 3, "calls": 5})
+    notes = [dict(zip(COLUMNS, row))["notes"] for row in file_cells(manifest)]
+    assert notes == ["", "fast path: the fastest file that passed, 12.3 ms (median of 5 calls).", ""]
+    data = manifest.to_dict()
+    del data["timing"]
+    for f in data["files"]:
+        del f["latency_ms"]  # as saved before builds timed their files
+    old = Manifest.from_dict(data)
+    assert old.fastest() is None and old.timing == {} and all("fast path" not in r["notes"] for r in old.rows())
 
 
 def test_downloads_are_the_built_files_with_the_files_beside_them():

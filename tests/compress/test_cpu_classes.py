@@ -115,14 +115,16 @@ def test_the_fastest_passing_file_is_recorded_and_the_fast_path_uses_it(monkeypa
                                threads=1, limit=2, warmup=1, pretrained=False))
     verdict = report.to_dict()["verdict"]
     assert verdict["best_peer"] == "mobile-tutorial-qnnpack" and verdict["fastest_passing"] in ("eager-fp32", "int8.pt")
-    assert fastpath.recorded_fastest("vit-tiny-cifar10", pretrained=False) is None, "bench itself records nothing"
+    built = fastpath.recorded_fastest("vit-tiny-cifar10", pretrained=False)
+    assert built is None or (built["variant"], built["by"]) == ("int8.pt", "build"), "the bench's own figure waits"
     recorded = record_fastest_file(report, tmp_path)
     record = fastpath.recorded_fastest("vit-tiny-cifar10", pretrained=False)
     if verdict["fastest_passing"] == "int8.pt":  # a file: recorded for the fast path on this CPU class
-        assert recorded.variant == record["variant"] == "int8.pt"
-        assert fastpath._candidates("vit-tiny-cifar10", False, tmp_path)[0] == "int8.pt"
+        assert recorded.variant == record["variant"] == "int8.pt" and record["by"] == "bench"
+        folder, entry, refused = fastpath.choose("vit-tiny-cifar10", False, tmp_path)
+        assert entry.file == "int8.pt" and folder == tmp_path / record["build"] and not refused
     else:
-        assert recorded is None and record is None
+        assert recorded is None and record == built
 
 
 def test_above_the_target_ratio_the_bench_shows_speed_against_agreement():

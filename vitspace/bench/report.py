@@ -9,7 +9,8 @@ from ..compress.build import GATE_AGREEMENT
 from ..export import VARIANTS
 from ..util import atomic
 
-__all__ = ["Result", "Report", "SCHEMA", "LEGACY_NAMES", "TARGET_RATIO", "write_json", "write_csv", "format_table"]
+__all__ = ["Result", "Report", "SCHEMA", "LEGACY_NAMES", "TARGET_RATIO", "write_json", "write_csv", "format_table",
+           "agreement_text"]
 
 TARGET_RATIO = 0.8  # vitspace's fastest passing variant against the best peer; above it, the curve is shown
 SCHEMA = ("variant", "runtime", "peer", "batch", "p50_ms", "p90_ms", "mean_ms", "images_per_s", "size_bytes",
@@ -28,6 +29,8 @@ class Result:
         batch: images per call.
         p50_ms: median time of a timed call; None when it did not run.
         size_bytes: the built file's size; None for a variant without a file.
+        agreement: top-1 agreement with eager fp32: the build's fidelity gate's for a built file, else measured on
+            the same images; agreement_images says how many.
         note: why it was skipped or failed.
         reps: timed calls made.
         warmup: untimed calls before them.
@@ -48,6 +51,7 @@ class Result:
     warmup: int = 0
     peak_mem_mb: float | None = None            # resident memory above the level before the variant loaded
     profiler_ms: float | None = None            # the tutorial's figure: self_cpu_time_total of one profiled call
+    agreement_images: int | None = None         # the images the agreement rests on
 
 
 @dataclass
@@ -77,10 +81,13 @@ class Report:
         """The smallest batch size measured; 1 when there are no results."""
         return min((r.batch for r in self.results), default=1)
 
+    def passing(self, batch: int = 1) -> list[Result]:
+        """vitspace's variants (not the peers) that ran and pass the fidelity gate, at one batch size."""
+        return [r for r in self.ok() if not r.peer and r.batch == batch and (r.agreement or 0) >= GATE_AGREEMENT]
+
     def fastest_passing(self, batch: int = 1) -> Result | None:
         """vitspace's fastest variant (not a peer) that passes the fidelity gate, at one batch size."""
-        rows = [r for r in self.ok() if not r.peer and r.batch == batch and (r.agreement or 0) >= GATE_AGREEMENT]
-        return min(rows, key=lambda r: r.p50_ms, default=None)
+        return min(self.passing(batch), key=lambda r: r.p50_ms, default=None)
 
     def fastest_file(self) -> Result | None:
         """The fastest passing variant at the smallest batch size when it is a built file, one that Classify's
@@ -114,7 +121,8 @@ class Report:
         return [{"variant": r.variant, "runtime": r.runtime, "peer": r.peer, "batch": r.batch, "status": r.status,
                  "p50_ms": r.p50_ms, "p90_ms": r.p90_ms, "mean_ms": r.mean_ms, "images_per_s": r.images_per_s,
                  "speedup": speedups[r.batch].get(r.variant), "size_mb": round(r.size_bytes / 1e6, 2)
-                 if r.size_bytes else None, "agreement": r.agreement, "peak_mem_mb": r.peak_mem_mb,
+                 if r.size_bytes else None, "agreement": r.agreement, "agreement_images": r.agreement_images,
+                 "peak_mem_mb": r.peak_mem_mb,
                  "profiler_ms": r.profiler_ms, "note": r.note} for r in self.results]
 
     def speedups(self, batch: int = 1) -> dict[str, float]:
@@ -138,10 +146,17 @@ def write_csv(report: Report, path: str | Path) -> None:
         writer.writerows(asdict(r) for r in report.results)
 
 
+def agreement_text(row: dict) -> str:
+    """A row's agreement with the images it rests on: "1.000 (500)"; "-" when it has none."""
+    if row["agreement"] is None:
+        return "-"
+    return f"{row['agreement']:.3f}" + (f" ({row['agreement_images']})" if row.get("agreement_images") else "")
+
+
 def format_table(report: Report) -> str:
     """The report as a text table, with the verdict against the best peer and the machine it ran on."""
     lines = [f"{'variant':<20} {'peer':<4} {'batch':>5} {'p50 ms':>9} {'p90 ms':>9} {'mean ms':>9} {'img/s':>8} "
-             f"{'x fp32':>6} {'MB':>8} {'agree':>6} {'prof ms':>8}"]
+             f"{'x fp32':>6} {'MB':>8} {'agree (images)':>14} {'prof ms':>8}"]
     dash = lambda v, f: "-" if v is None else format(v, f)  # noqa: E731
     for r in report.rows():
         head = f"{r['variant']:<20} {'yes' if r['peer'] else '':<4} {r['batch']:>5}"
@@ -149,7 +164,7 @@ def format_table(report: Report) -> str:
             lines.append(f"{head} {r['status']}: {r['note']}")
             continue
         lines.append(f"{head} {r['p50_ms']:>9.2f} {r['p90_ms']:>9.2f} {r['mean_ms']:>9.2f} {r['images_per_s']:>8.1f} "
-                     f"{dash(r['speedup'], '.2f'):>6} {dash(r['size_mb'], '.1f'):>8} {dash(r['agreement'], '.1%'):>6} "
+                     f"{dash(r['speedup'], '.2f'):>6} {dash(r['size_mb'], '.1f'):>8} {agreement_text(r):>14} "
                      f"{dash(r['profiler_ms'], '.1f'):>8}")
     m, v = report.machine, report.verdict(report.smallest_batch())
     if v:

@@ -16,16 +16,18 @@ import torch
 
 from ..classify.classifier import get_classifier
 from ..compress.build import CompressConfig, compress_cached, weights_identity
-from ..compress.fastpath import record_fastest
-from ..compress.fidelity import Probe, example_images, folder_images
+from ..compress.fastest import record_fastest
+from ..compress.fidelity import Probe, ProbeImages, example_images, folder_images
 from ..compress.manifest import MANIFEST, Manifest, read_manifest
 from ..errors import ConfigError, reason
+from ..export import VARIANTS
+from ..util.eta import Eta
 from ..util.hashing import config_key
 from ..util.once import once_on_disk
 from ..util.paths import builds_root
 from .report import Report, Result, write_csv, write_json
 from .timing import MIN_REPS, BenchCancelled, PeakMemory, machine_info, profiled_ms, time_calls
-from .variants import BENCH_VARIANTS, BenchContext, BenchVariant, Skip, entry
+from .variants import BENCH_VARIANTS, BenchContext, BenchVariant, Skip, default_variants, entry
 
 __all__ = ["BenchConfig", "BenchCancelled", "MIN_REPS", "RESULT", "bench", "bench_cached", "bench_key", "result_dir",
            "latest_report", "record_fastest_file", "check_config"]
@@ -37,14 +39,14 @@ RESULT = "bench.json"  # in bench_cached's folder: its presence marks a complete
 class BenchConfig:
     """What a benchmark runs: the model, its variants and batch sizes, how long to time them, and on what files."""
     model: str                                  # registry name or local transformers folder
-    variants: tuple[str, ...] = ()              # names from BENCH_VARIANTS; empty: all
+    variants: tuple[str, ...] = ()              # names from BENCH_VARIANTS; empty: default_variants()
     batches: tuple[int, ...] = (1,)
     threads: int | None = None                  # None: torch's default (one per core)
     warmup: int = 5                             # untimed calls before the timed ones
     reps: int = MIN_REPS                        # timed calls per variant and batch size
     artifacts: Path | None = None               # a `vitspace.compress.build` build; None: built (and cached) first
     eval_data: Path | None = None               # ImageFolder for agreement (and the build's fidelity); else examples/
-    limit: int = 100                            # agreement images at most
+    limit: int = 100                            # agreement images at most (the build's gate images, where it has them)
     builds: Path | None = None                  # where that build is cached; None: builds_root()
     pretrained: bool = True                     # False: architecture only, random weights
     profile: bool = True                        # also the tutorial's one-call profiler figure
@@ -54,12 +56,12 @@ def check_config(config: BenchConfig) -> tuple[str, ...]:
     """Refuse a config that cannot run, before any model loads.
 
     Returns:
-        The variant names to run, in order (all of BENCH_VARIANTS when the config names none).
+        The variant names to run, in order (`default_variants()` when the config names none).
 
     Raises:
         ConfigError: an unknown variant, fewer than MIN_REPS timed calls, or a bad batch size, warm-up or thread count.
     """
-    names = config.variants or tuple(BENCH_VARIANTS)
+    names = config.variants or default_variants()
     unknown = [n for n in names if n not in BENCH_VARIANTS]
     if unknown:
         raise ConfigError(f"unknown variants {unknown}; known: {', '.join(BENCH_VARIANTS)}")
@@ -80,14 +82,13 @@ def _measure(variant: BenchVariant, ctx: BenchContext, config: BenchConfig, canc
     with PeakMemory() as memory:
         try:
             run = variant.prepare(ctx)
-            agreement = built.fidelity.top1_agreement if built and built.fidelity else \
-                ctx.probe.measure(run).top1_agreement
+            fidelity = built.fidelity if built and built.fidelity else ctx.probe.measure(run)
         except Skip as e:
             return [Result(**base, batch=b, status="skipped", note=str(e)) for b in config.batches]
         except Exception as e:  # noqa: BLE001 - one variant's failure is recorded, the others still run
             return [Result(**base, batch=b, status="failed", note=reason(e)) for b in config.batches]
         for batch in config.batches:
-            result = Result(**base, batch=batch, agreement=agreement)
+            result = Result(**base, batch=batch, agreement=fidelity.top1_agreement, agreement_images=fidelity.images)
             results.append(result)
             if variant.fixed_batch and batch != 1:
                 result.status, result.note = "skipped", "exported for batch 1 only"
@@ -126,6 +127,19 @@ def _artifacts(config: BenchConfig, names: tuple[str, ...], say) -> tuple[Path |
     return compress_cached(build, root, progress=say)
 
 
+def _agreement_images(config: BenchConfig, manifest: Manifest | None, clf) -> ProbeImages:
+    """The images agreement is measured on: the build's fidelity gate's where it took them from a folder that is
+    still there, so that every row rests on the same images; else the config's (--eval-data, or examples/)."""
+    images = manifest.images if manifest else {}
+    source = images.get("source", "")
+    folder = images.get("folder") or (source.removeprefix("eval-data ") if source.startswith("eval-data ") else None)
+    if folder and Path(folder).is_dir():
+        return folder_images(folder, clf.labels, clf.name, images["count"])
+    if config.eval_data:
+        return folder_images(config.eval_data, clf.labels, clf.name, config.limit)
+    return example_images(config.limit)
+
+
 def bench(config: BenchConfig, progress: Callable[[str], None] | None = None,
           cancel: threading.Event | None = None) -> Report:
     """Measure every requested variant at every batch size, in this process. Writes nothing but the build the
@@ -152,16 +166,15 @@ def bench(config: BenchConfig, progress: Callable[[str], None] | None = None,
     t0 = time.perf_counter()
     clf = get_classifier(config.model, pretrained=config.pretrained)
     artifacts, manifest = _artifacts(config, names, say)
-    images = folder_images(config.eval_data, clf.labels, clf.name, config.limit) if config.eval_data \
-        else example_images(config.limit)
+    images = _agreement_images(config, manifest, clf)
     threads = torch.get_num_threads()
     torch.set_num_threads(config.threads or threads)
     try:
         ctx = BenchContext(clf.module, Probe.of(clf.module, clf.preprocess, images), artifacts, manifest,
                            torch.get_num_threads())
-        results = []
-        for i, name in enumerate(names):
-            say(f"[{i + 1}/{len(names)}] {name}")
+        results, eta = [], Eta(len(names))
+        for name in names:
+            say(f"{eta.next()} {name}{eta.left()}")
             results += _measure(BENCH_VARIANTS[name], ctx, config, cancel)
     finally:
         torch.set_num_threads(threads)
@@ -179,12 +192,16 @@ def record_fastest_file(report: Report, root: str | Path) -> Result | None:
             for another root leaves the fast path's choice alone.
 
     Returns:
-        The recorded result, or None when no built file passed the gate fastest (eager rows are no file).
+        The fastest passing file, or None when no built file passed the gate fastest (eager rows are no file).
+        A record that names a file this run did not time stays (`record_fastest`).
     """
     fastest = report.fastest_file()
     if fastest:
+        batch = report.smallest_batch()
+        measured = {r.variant: r.p50_ms for r in report.passing(batch) if r.variant in VARIANTS}
         record_fastest(root, report.config["model"], report.config["pretrained"], variant=fastest.variant,
-                       p50_ms=fastest.p50_ms, agreement=fastest.agreement)
+                       p50_ms=fastest.p50_ms, agreement=fastest.agreement, measured=measured,
+                       build=report.config.get("artifacts"))
     return fastest
 
 

@@ -1,6 +1,6 @@
 """Every benchmark variant, in BENCH_VARIANTS: eager PyTorch in fp32 and bf16, every file `vitspace.compress.build`
 builds (each in its own runtime), and recipes run in memory. Each is vitspace's own or a peer, a recipe a user
-would pick instead (`peer` set).
+would pick instead (`peer` set). `default_variants()` are those a run without named variants times.
 
 The peers: the export backends' own (`peer=True` in `vitspace.export`: the ONNX files, OpenVINO's IR);
 `mobile-tutorial-qnnpack`, the recipe of PyTorch's "Vision Transformer on mobile" tutorial, dynamic int8
@@ -21,7 +21,7 @@ from ..errors import MissingBackendError
 from ..export import VARIANTS, Runner, openvino_config, quantize_int8, quantized_engine, require, to_openvino
 from ..util.cpuinfo import precision_plan
 
-__all__ = ["BenchContext", "BenchVariant", "BENCH_VARIANTS", "Skip", "entry"]
+__all__ = ["BenchContext", "BenchVariant", "BENCH_VARIANTS", "Skip", "entry", "default_variants"]
 
 NOT_NATIVE_BF16 = "bf16 is not native on this CPU (no AVX512-BF16 or AMX): emulated, it runs slower than fp32"
 
@@ -50,6 +50,7 @@ class BenchVariant:
     file: str | None = None         # the compress file it runs (size and fidelity from the manifest)
     torch_ops: bool = True          # the torch profiler sees its work (the tutorial's figure is meaningful)
     fixed_batch: bool = False       # exported for batch 1 only
+    default: bool = True            # run when no variants are named (a file's: built by default, export.VARIANTS)
 
 
 def entry(ctx: BenchContext, file: str | None) -> FileEntry | None:
@@ -120,7 +121,7 @@ def _openvino(precision: str) -> Callable[[BenchContext], Runner]:
 def _bench_variants() -> dict[str, BenchVariant]:
     rows = [BenchVariant("eager-fp32", "torch eager", False, _eager),
             BenchVariant("eager-bf16", "torch eager", False, _eager_bf16)]
-    rows += [BenchVariant(v.file, v.runtime, v.peer, _file(v.file), v.file, v.torch_ops, v.fixed_batch)
+    rows += [BenchVariant(v.file, v.runtime, v.peer, _file(v.file), v.file, v.torch_ops, v.fixed_batch, v.default)
              for v in VARIANTS.values()]
     rows += [BenchVariant("mobile-tutorial-qnnpack", "torch eager (qnnpack)", True, _mobile_tutorial),
              BenchVariant("openvino-bf16", "openvino (CPU)", True, _openvino("bf16"), torch_ops=False),
@@ -130,3 +131,9 @@ def _bench_variants() -> dict[str, BenchVariant]:
 
 # eager PyTorch, the registry's files in its order (its peers among them), then the peers run in memory
 BENCH_VARIANTS: dict[str, BenchVariant] = _bench_variants()
+
+
+def default_variants() -> tuple[str, ...]:
+    """What a benchmark runs when no variants are named: eager PyTorch, the files built by default (their peers
+    among them) and the peers run in memory; not the files built only on request (token merging's)."""
+    return tuple(name for name, v in BENCH_VARIANTS.items() if v.default)

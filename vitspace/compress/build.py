@@ -16,6 +16,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Callable
 
+import torch
+
 from ..classify.classifier import Classifier, get_classifier
 from ..errors import ConfigError, reason
 from ..export import (
@@ -33,8 +35,10 @@ from ..models.loading import cached_weights
 from ..models.resolve import resolve
 from ..util import atomic
 from ..util.cpuinfo import cpu_record, machine_class
+from ..util.eta import Eta
 from ..util.hashing import config_key, file_digest, stat_identity
 from ..util.once import once_on_disk
+from .fastest import CALLS, WARMUP, Timer, median_ms, record_fastest
 from .fidelity import Probe, example_images, folder_images, spread
 from .manifest import MANIFEST, FileEntry, Manifest, read_manifest
 
@@ -99,7 +103,8 @@ def build_key(config: CompressConfig) -> str:
                        "cpu": machine_class()})  # int8 recipes and the gate's verdicts depend on the CPU
 
 
-def _build_one(variant: Variant, ctx: BuildContext, out: Path, probe: Probe, say: Callable[[str], None]) -> FileEntry:
+def _build_one(variant: Variant, ctx: BuildContext, out: Path, probe: Probe, min_images: int | None,
+               timer: Timer, say: Callable[[str], None], left: str = "") -> FileEntry:
     entry = FileEntry(variant.file, variant.format, variant.runtime, variant.precision, status="failed")
     missing = missing_packages(variant)
     if missing:
@@ -109,17 +114,21 @@ def _build_one(variant: Variant, ctx: BuildContext, out: Path, probe: Probe, say
         return entry
     t0 = time.perf_counter()
     try:
-        say(f"{variant.file}: building")
+        say(f"{variant.file}: building{left}")
         with atomic.staged_files(out, list(variant.files)) as tmp, expected_deprecations():
             built = variant.build(ctx, tmp / variant.file)
         entry.passes, entry.notes = built.passes, built.notes
         entry.build_s = round(time.perf_counter() - t0, 2)
         say(f"{variant.file}: measuring in {variant.runtime}")
-        entry.fidelity = probe.measure(variant.load(out / variant.file))
+        run = variant.load(out / variant.file, threads=torch.get_num_threads())
+        entry.fidelity = probe.measure(run)
         entry.size_bytes = sum((out / f).stat().st_size for f in variant.files)
         entry.sha256, entry.status = file_digest(out / variant.file), "ok"
+        entry.gate = gate_verdict(entry, min_images)
+        if entry.gate == "pass":  # loaded and compiled already: a few more calls order the passing files
+            entry.latency_ms = timer(variant.file, run, probe.pixels[0])
     except Exception as e:  # one variant's failure is recorded; the others still build
-        entry.reason = reason(e)
+        entry.reason, entry.status, entry.gate = reason(e), "failed", None
         for f in variant.files:  # no file that is not known to work, nor a stale one from an earlier build
             (out / f).unlink(missing_ok=True)
         say(f"{variant.file}: failed: {entry.reason}")
@@ -167,14 +176,17 @@ def gate_verdict(entry: FileEntry, min_images: int | None) -> str | None:
     return "pass" if entry.fidelity.top1_agreement >= GATE_AGREEMENT else "fail"
 
 
-def compress(clf: Classifier, config: CompressConfig, progress: Callable[[str], None] | None = None) -> Manifest:
-    """Build every requested file of a loaded model in config.out, measure each in its own runtime, and write
-    the folder's manifest.json.
+def compress(clf: Classifier, config: CompressConfig, progress: Callable[[str], None] | None = None,
+             timer: Timer | None = None) -> Manifest:
+    """Build every requested file of a loaded model in config.out, measure each in its own runtime, time each
+    file that passes the fidelity gate (a few calls: the fastest is the fast path's), and write the folder's
+    manifest.json.
 
     Args:
         clf: the model, loaded as config.model and config.pretrained say.
         config: what to build; `check_config` refuses a bad one.
-        progress: called with a message before each step.
+        progress: called with a message before each step, "[i/n] file: ...", with the time left once a file is built.
+        timer: times a passing file; None: `median_ms`, a few calls at this process's thread count.
 
     Returns:
         The manifest, as written.
@@ -188,29 +200,34 @@ def compress(clf: Classifier, config: CompressConfig, progress: Callable[[str], 
     calibration = spread(probe.pixels, config.calibration_images)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
+    min_images, eta, files = GATE_MIN_IMAGES if config.eval_data else None, Eta(len(config.files)), []
     with quantized_engine(engine):
         ctx = BuildContext(clf.module, probe.pixels[0], calibration, engine, config.pte_int8)
-        files = [_build_one(VARIANTS[f], ctx, out, probe, say) for f in config.files]
-    min_images = GATE_MIN_IMAGES if config.eval_data else None
-    for f in files:
-        f.gate = gate_verdict(f, min_images)
+        for f in config.files:
+            step = eta.next()
+            files.append(_build_one(VARIANTS[f], ctx, out, probe, min_images, timer or median_ms,
+                                    lambda message, step=step: say(f"{step} {message}"), eta.left()))
+    images = {"source": probe.source, "count": len(probe.pixels), "calibration": len(calibration),
+              **({"folder": str(Path(config.eval_data).resolve())} if config.eval_data else {})}
     manifest = Manifest(clf.spec.name, config.pretrained, clf.origin, engine, build_key(config), versions(),
                         list(probe.pixels[0].shape),
-                        {"source": probe.source, "count": len(probe.pixels), "calibration": len(calibration)},
-                        probe.accuracy(probe.reference), files, gate_thresholds(min_images), cpu_record())
+                        images, probe.accuracy(probe.reference), files, gate_thresholds(min_images), cpu_record(),
+                        {"warmup": WARMUP, "calls": CALLS, "batch": 1, "threads": torch.get_num_threads()})
     atomic.write_text(out / MANIFEST, json.dumps(manifest.to_dict(), indent=2))
     return manifest
 
 
-def compress_cached(config: CompressConfig, root: str | Path,
-                    progress: Callable[[str], None] | None = None) -> tuple[Path, Manifest]:
+def compress_cached(config: CompressConfig, root: str | Path, progress: Callable[[str], None] | None = None,
+                    timer: Timer | None = None) -> tuple[Path, Manifest]:
     """`compress` into ROOT/<build key>, once: a build with the same key is reused (the model is not even
-    loaded), and concurrent callers of one key wait for a single build.
+    loaded), and concurrent callers of one key wait for a single build. A new build records its fastest passing
+    file for the fast path in ROOT/fastest.json (`record_fastest`).
 
     Args:
         config: what to build; its `out` is ignored.
         root: the build root.
         progress: as for `compress`.
+        timer: as for `compress`.
 
     Returns:
         (the build folder, its manifest).
@@ -219,7 +236,14 @@ def compress_cached(config: CompressConfig, root: str | Path,
     out = Path(root) / build_key(config)
 
     def make() -> Manifest:
-        return compress(get_classifier(config.model, config.pretrained), replace(config, out=out), progress)
+        manifest = compress(get_classifier(config.model, config.pretrained), replace(config, out=out), progress,
+                            timer=timer)
+        fastest = manifest.fastest()
+        if fastest:
+            record_fastest(root, config.model, config.pretrained, variant=fastest.file, p50_ms=fastest.latency_ms,
+                           agreement=fastest.fidelity.top1_agreement, by="build", build=out,
+                           measured={f.file: f.latency_ms for f in manifest.passing() if f.latency_ms is not None})
+        return manifest
     manifest, _ = once_on_disk(out / MANIFEST, lambda: read_manifest(out), make)
     return out, manifest
 

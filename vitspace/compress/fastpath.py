@@ -1,9 +1,10 @@
-"""vitspace's fastest CPU path for Classify: a file that passed the fidelity gate on this CPU, built once
-(cached) and loaded in its runtime. First the variant a benchmark recorded as fastest among those that
-pass here (`record_fastest`, in the build root's fastest.json), then the int8 x86 program, then dynamic
-int8 TorchScript; each only if it passes."""
+"""vitspace's fastest CPU path for Classify: the fastest file that passes the fidelity gate on this CPU, as
+measured (`vitspace.compress.fastest`): timed at the end of a build under the build root, or by a benchmark,
+and recorded in the root's fastest.json. The recorded file is loaded from the build that holds it (built
+again, alone, when that build is gone). With nothing recorded, or when the recorded file no longer passes,
+the candidates (the int8 x86 program and dynamic int8 TorchScript) are built together, timed, and the faster
+that passes is used, and recorded."""
 import dataclasses
-import json
 from pathlib import Path
 
 from PIL import Image
@@ -11,91 +12,84 @@ from PIL import Image
 from ..classify.classifier import Classifier, Comparison, compare_classifiers, get_classifier
 from ..errors import FastPathUnavailable
 from ..export import FAST_FILE, VARIANTS
-from ..util import atomic
-from ..util.cpuinfo import machine_class
-from ..util.once import KeyLocks, Memo
+from ..util.once import Memo
 from ..util.paths import builds_root
 from .build import CompressConfig, compress_cached
+from .fastest import FASTEST, record_fastest, recorded_fastest
+from .manifest import MANIFEST, FileEntry, read_manifest
 
 __all__ = ["fast_classifier", "classifier", "compare", "fast_note", "record_fastest", "recorded_fastest",
-           "FAST_FILE", "FASTEST"]
+           "choose", "FAST_FILE", "FASTEST", "CANDIDATES"]
 
-FASTEST = "fastest.json"    # in the build root: per CPU class and model, the fastest variant that passed
-FALLBACKS = (FAST_FILE, "int8.pt")
+CANDIDATES = (FAST_FILE, "int8.pt")  # built and timed together when nothing measured passes here
+FAST_LIMIT = 16                      # fidelity images of the fast path's own builds
 _fast = Memo()
 _notes: dict[tuple[str, bool], str] = {}
-_record_lock = KeyLocks()
 
 
-def _key(model: str, pretrained: bool) -> str:
-    return f"{model} ({'pretrained' if pretrained else 'random weights'})"
+def _entry(folder: Path, file: str) -> FileEntry | None:
+    if not (folder / MANIFEST).exists():
+        return None
+    return next((f for f in read_manifest(folder).files if f.file == file), None)
 
 
-def _records(root: Path) -> dict:
-    try:
-        return json.loads((root / FASTEST).read_text())
-    except (OSError, ValueError):
-        return {}
+def _why(entry: FileEntry | None, file: str) -> str:
+    if entry is None or entry.status != "ok":
+        return f"{file} did not build here: {entry.reason if entry else 'no build'}"
+    return f"{file} did not pass the fidelity gate here: " + (
+        f"{entry.fidelity.top1_agreement:.0%} agreement" if entry.fidelity else str(entry.reason))
 
 
-def recorded_fastest(model: str, pretrained: bool = True, root: str | Path | None = None) -> dict | None:
-    """What a benchmark recorded as the fastest passing variant of the model on this CPU class.
+def _passes(entry: FileEntry | None) -> bool:
+    return entry is not None and entry.status == "ok" and entry.gate == "pass"
+
+
+def choose(model: str, pretrained: bool = True, root: str | Path | None = None) -> tuple[Path, FileEntry, list[str]]:
+    """The fast path's file for a model: the fastest passing file recorded for this CPU class, else the faster
+    passing one of CANDIDATES, built (once, cached) and timed together under the root.
 
     Args:
         model: registry name or local transformers folder.
         pretrained: False for the architecture with random weights.
-        root: the build root; None: `builds_root()`, the one the fast path reads.
+        root: the build root; None: `builds_root()`.
 
     Returns:
-        {"variant", "p50_ms", "agreement"}, or None when nothing was recorded.
+        (the build folder that holds it, its manifest entry, why files tried first were refused).
+
+    Raises:
+        FastPathUnavailable: no candidate passes the fidelity gate on this CPU.
     """
-    return _records(Path(root or builds_root())).get(machine_class(), {}).get(_key(model, pretrained))
-
-
-def record_fastest(root: str | Path, model: str, pretrained: bool, *, variant: str, p50_ms: float,
-                   agreement: float | None) -> None:
-    """Record the fastest passing variant of a model on this CPU class in ROOT/fastest.json.
-
-    The fast path tries it first, ahead of its fallbacks, where root is the one it reads (`builds_root()`).
-
-    Args:
-        root: the build root to record under.
-        model: registry name or local transformers folder.
-        pretrained: False for the architecture with random weights.
-        variant: a file of `vitspace.export.VARIANTS`.
-        p50_ms: its median latency, as measured.
-        agreement: its top-1 agreement with eager fp32.
-    """
-    path = Path(root) / FASTEST
-    with _record_lock(str(path.resolve())):
-        records = _records(Path(root))
-        records.setdefault(machine_class(), {})[_key(model, pretrained)] = {
-            "variant": variant, "p50_ms": p50_ms, "agreement": agreement}
-        atomic.write_text(path, json.dumps(records, indent=2))
-
-
-def _candidates(model: str, pretrained: bool, root: Path) -> list[str]:
+    root, refused = Path(root or builds_root()), []
     record = recorded_fastest(model, pretrained, root) or {}
-    first = [record["variant"]] if record.get("variant") in VARIANTS else []
-    return list(dict.fromkeys([*first, *FALLBACKS]))
+    file = record.get("variant")
+    if file in VARIANTS:
+        folder = root / record["build"] if record.get("build") else None
+        entry = _entry(folder, file) if folder else None
+        if not (_passes(entry) and (folder / file).exists()):  # that build is gone: the file alone, again
+            folder, _ = compress_cached(CompressConfig(model, root, (file,), pretrained=pretrained, limit=FAST_LIMIT),
+                                        root)
+            entry = _entry(folder, file)
+        if _passes(entry):
+            return folder, entry, refused
+        refused.append(_why(entry, file))
+    folder, manifest = compress_cached(CompressConfig(model, root, CANDIDATES, pretrained=pretrained,
+                                                      limit=FAST_LIMIT), root)
+    fastest = manifest.fastest()
+    refused += [_why(f, f.file) for f in manifest.files if f is not fastest and not _passes(f)]
+    if fastest is None:
+        raise FastPathUnavailable(f"no fast file of {model} passes the fidelity gate on this CPU: "
+                                  + "; ".join(refused))
+    return folder, fastest, refused
 
 
 def _build(clf: Classifier) -> Classifier:
-    root, refused = builds_root(), []
-    for file in _candidates(clf.spec.name, clf.pretrained, root):
-        config = CompressConfig(clf.spec.name, root, (file,), pretrained=clf.pretrained, limit=16)
-        out, manifest = compress_cached(config, root)
-        entry = manifest.files[0]
-        if entry.status == "ok" and entry.gate == "pass":
-            fast = dataclasses.replace(clf, module=VARIANTS[file].load(out / file), fast=True)
-            fast._logits([Image.new("RGB", (clf.spec.input_size,) * 2)])  # compiles now, not in the first request
-            _notes[(clf.spec.name, clf.pretrained)] = f"fast path: `{file}`" + (
-                f" ({'; '.join(refused)})" if refused else "")
-            return fast
-        refused.append(f"{file} did not pass the fidelity gate here: " + (
-            f"{entry.fidelity.top1_agreement:.0%} agreement" if entry.fidelity else str(entry.reason)))
-    raise FastPathUnavailable(f"no fast file of {clf.spec.name} passes the fidelity gate on this CPU: "
-                              + "; ".join(refused))
+    folder, entry, refused = choose(clf.spec.name, clf.pretrained)
+    fast = dataclasses.replace(clf, module=VARIANTS[entry.file].load(folder / entry.file), fast=True)
+    fast._logits([Image.new("RGB", (clf.spec.input_size,) * 2)])  # compiles now, not in the first request
+    speed = f", the fastest that passes measured here ({entry.latency_ms:.3g} ms)" if entry.latency_ms else ""
+    _notes[(clf.spec.name, clf.pretrained)] = f"fast path: `{entry.file}`{speed}" + (
+        f" ({'; '.join(refused)})" if refused else "")
+    return fast
 
 
 def fast_classifier(name: str, pretrained: bool = True) -> Classifier:

@@ -22,6 +22,8 @@ class FileEntry:
         sha256: of the file itself, not its companion files.
         fidelity: measured in the file's own runtime against eager fp32; None unless it built.
         build_s: seconds the build took.
+        latency_ms: median of a few batch-1 calls at the end of the build (`Manifest.timing` says how); files
+            that passed the fidelity gate only.
     """
     file: str
     format: str
@@ -36,6 +38,7 @@ class FileEntry:
     gate: str | None = None         # the fidelity gate's verdict: pass, fail, or too few images (gate_verdict)
     build_s: float | None = None
     reason: str | None = None       # why it failed or was skipped
+    latency_ms: float | None = None
 
 
 @dataclass
@@ -62,6 +65,7 @@ class Manifest:
     files: list[FileEntry]
     gate_thresholds: dict = field(default_factory=dict)  # min_agreement, and min_images with an image folder
     cpu: dict = field(default_factory=dict)     # the CPU it was built and measured on, and its precision plan
+    timing: dict = field(default_factory=dict)  # how latency_ms was measured: warmup, calls, batch, threads
 
     def to_dict(self) -> dict:
         """The manifest as JSON data."""
@@ -89,15 +93,26 @@ class Manifest:
         """The files that built and passed the fidelity gate."""
         return [f for f in self.files if f.status == "ok" and f.gate == "pass"]
 
+    def fastest(self) -> FileEntry | None:
+        """The passing file with the lowest latency_ms as the build measured it; None when none was timed."""
+        return min((f for f in self.passing() if f.latency_ms is not None), key=lambda f: f.latency_ms, default=None)
+
     @property
     def failed(self) -> list[str]:
         """The names of the files that failed to build."""
         return [f.file for f in self.files if f.status == "failed"]
 
+    def fast_path_note(self, f: FileEntry) -> str:
+        """What marks the fastest passing file in the table: the fast path, and how it was timed."""
+        calls = f" (median of {self.timing['calls']} calls)" if self.timing.get("calls") else ""
+        return f"fast path: the fastest file that passed, {f.latency_ms:.3g} ms{calls}."
+
     def rows(self) -> list[dict]:
-        """One row per file for a table: size, times smaller than fp32.pt, fidelity, passes."""
+        """One row per file for a table: size, times smaller than fp32.pt, fidelity, passes, and the fast path
+        (in its notes: the fastest passing file the build timed)."""
         sizes = {f.file: f.size_bytes for f in self.files if f.size_bytes}
         base = sizes.get("fp32.pt")
+        fastest = self.fastest()
         rows = []
         for f in self.files:
             fid = f.fidelity
@@ -108,7 +123,8 @@ class Manifest:
                 "top1_agreement": fid.top1_agreement if fid else None,
                 "max_abs_logit_diff": fid.max_abs_logit_diff if fid else None,
                 "accuracy": fid.accuracy if fid else None, "gate": f.gate,
-                "passes": ", ".join(f.passes), "notes": " ".join(f.notes) or (f.reason or "")})
+                "passes": ", ".join(f.passes), "notes": " ".join(
+                    ([self.fast_path_note(f)] if f is fastest else []) + f.notes) or (f.reason or "")})
         return rows
 
 
