@@ -1,6 +1,7 @@
 """vitspace.bench: the harness (warm-up, repetitions, schema, skips, cancellation, what a run writes where),
 never speeds."""
 import csv
+import dataclasses
 import json
 import subprocess
 import sys
@@ -9,14 +10,16 @@ import time
 
 import pytest
 import torch
+from support import FIXTURES
 
 from vitspace.bench import report as vr
 from vitspace.bench import run as vb
 from vitspace.bench import timing
 from vitspace.bench.__main__ import main as bench_main
-from vitspace.bench.variants import BENCH_VARIANTS, BenchVariant
+from vitspace.bench.variants import BENCH_VARIANTS, BenchVariant, default_variants
 from vitspace.compress import fastpath
-from vitspace.compress.manifest import read_manifest
+from vitspace.compress.build import CompressConfig, build_key, versions
+from vitspace.compress.manifest import MANIFEST, FileEntry, Manifest, read_manifest
 from vitspace.util.cpuinfo import native_bf16
 
 MODEL = "vit-tiny-cifar10"  # embedded architecture, 2.9M parameters: fast to run 20 times
@@ -58,7 +61,11 @@ def test_time_calls_excludes_warmup_and_counts_repetitions():
 
 
 def test_bench_reports_percentiles_of_the_timed_calls_only(counting):
-    report = vb.bench(config(variants=("counting", "eager-fp32"), warmup=3, reps=20, batches=(1, 2)))
+    messages = []
+    report = vb.bench(config(variants=("counting", "eager-fp32"), warmup=3, reps=20, batches=(1, 2)),
+                      progress=messages.append)
+    assert messages[0] == "[1/2] counting" and messages[1].startswith("[2/2] eager-fp32, about "), messages
+    assert messages[1].endswith(" left")
     rows = {(r.variant, r.batch): r for r in report.results}
     assert set(rows) == {("counting", 1), ("counting", 2), ("eager-fp32", 1), ("eager-fp32", 2)}
     for r in report.results:
@@ -144,7 +151,7 @@ def test_cli_writes_json_and_csv_and_refuses_bad_arguments(tmp_path):
            "--csv", str(tmp_path / "b.csv")]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    assert "eager-fp32" in done.stdout and "threads" in done.stdout
+    assert "eager-fp32" in done.stdout and "threads" in done.stdout and "[1/1] eager-fp32" in done.stderr
     assert len(json.loads((tmp_path / "b.json").read_text())["results"]) == 2
     bad = subprocess.run(cmd[:-4] + ["--reps", "5"], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "at least 20" in bad.stderr
@@ -177,6 +184,11 @@ def test_bench_writes_nothing_under_the_default_root_and_the_command_records_und
     monkeypatch.setenv("VITSPACE_BUILDS", str(default))
     report = vb.bench(config(variants=("fp32.pt",), builds=custom))  # fp32 TorchScript: agrees, and is a file
     assert report.fastest_file().variant == "fp32.pt"
+    (folder,) = [p.parent for p in custom.glob(f"*/{MANIFEST}")]  # the files it times, and no other
+    assert sorted(p.name for p in folder.iterdir()) == ["fp32.pt", MANIFEST]
+    assert (report.results[0].agreement, report.results[0].agreement_images) == (1.0, 4)
+    assert vb.check_config(config()) == default_variants()  # no variants named: the default files and the peers
+    assert not [n for n in default_variants() if "tome" in n] and "mobile-tutorial-qnnpack" in default_variants()
     assert not default.exists(), f"bench wrote under the default root: {list(default.rglob('*'))}"
     # its build timed the file and recorded it, as every build under a root does; the run's own figure is not
     assert fastpath.recorded_fastest(MODEL, pretrained=False, root=custom)["by"] == "build"
@@ -185,3 +197,34 @@ def test_bench_writes_nothing_under_the_default_root_and_the_command_records_und
     record = fastpath.recorded_fastest(MODEL, pretrained=False, root=custom)
     assert record["variant"] == "fp32.pt" and record["by"] == "bench" and (custom / record["build"]).is_dir()
     assert not default.exists() and fastpath.recorded_fastest(MODEL, pretrained=False) is None
+
+
+
+def _fake_build(folder, build: CompressConfig, images: dict) -> None:
+    """A finished build's manifest as `build` would write it, its files recorded as skipped: nothing to build."""
+    files = [FileEntry(f, "x", "x", "fp32", "skipped", reason="a test's build") for f in build.files]
+    manifest = Manifest(MODEL, False, "random", "x86", build_key(build), versions(), [1, 3, 32, 32], images, None,
+                        files)
+    folder.mkdir(parents=True)
+    (folder / MANIFEST).write_text(json.dumps(manifest.to_dict()))
+
+
+def test_a_build_of_more_files_is_reused_instead_of_a_new_one(tmp_path):
+    wider = CompressConfig(MODEL, tmp_path, ("int8-mobile.ptl", "fp32.pt"), limit=4, pretrained=False)
+    folder = tmp_path / build_key(wider)
+    _fake_build(folder, wider, {"source": "examples", "count": 4})
+    _fake_build(tmp_path / "other", dataclasses.replace(wider, limit=5), {"source": "examples", "count": 5})
+    messages = []
+    report = vb.bench(config(variants=("fp32.pt",), builds=tmp_path), progress=messages.append)
+    assert report.config["artifacts"] == str(folder) and f"using the build {folder}: it holds fp32.pt" in messages
+    assert len(list(tmp_path.glob(f"*/{MANIFEST}"))) == 2 and report.results[0].note == "fp32.pt was not built: " \
+        "a test's build"
+
+
+def test_agreement_rests_on_the_images_of_the_builds_fidelity_gate(tmp_path):
+    build = CompressConfig(MODEL, tmp_path, ("fp32.pt",), eval_data=FIXTURES / "cifar10-test", limit=6,
+                           pretrained=False)  # gate images from an image folder: 6; the bench's own would be 4
+    _fake_build(tmp_path / "build", build, {"source": "eval-data x", "count": 6, "folder": str(build.eval_data)})
+    report = vb.bench(config(variants=("eager-fp32",), artifacts=tmp_path / "build"))
+    assert (report.results[0].agreement, report.results[0].agreement_images) == (1.0, 6)
+    assert "1.000 (6)" in vr.format_table(report)

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ..classify.classifier import get_classifier
-from ..compress.build import CompressConfig, compress_cached, weights_identity
+from ..compress.build import CompressConfig, build_key, compress_cached, weights_identity
 from ..compress.fastest import record_fastest
 from ..compress.fidelity import Probe, ProbeImages, example_images, folder_images
 from ..compress.manifest import MANIFEST, Manifest, read_manifest
@@ -121,10 +121,28 @@ def _artifacts(config: BenchConfig, names: tuple[str, ...], say) -> tuple[Path |
     if not files:
         return None, None
     root = config.builds or builds_root()
-    say(f"building {', '.join(files)} with vitspace.compress.build")
     build = CompressConfig(config.model, root, files, eval_data=config.eval_data, limit=config.limit,
                            pretrained=config.pretrained)
+    found = _wider_build(build, Path(root))
+    if found:
+        say(f"using the build {found[0]}: it holds {', '.join(files)}")
+        return found
+    say(f"building {', '.join(files)} with vitspace.compress.build")
     return compress_cached(build, root, progress=say)
+
+
+def _wider_build(build: CompressConfig, root: Path) -> tuple[Path, Manifest] | None:
+    """A finished build under root made as `build` would be, but of more files (the Compress tab's, say)."""
+    for path in root.glob(f"*/{MANIFEST}"):
+        try:
+            manifest = read_manifest(path.parent)
+        except (OSError, ValueError, TypeError, KeyError):
+            continue
+        held = tuple(f.file for f in manifest.files)
+        if manifest.model == build.model and set(build.files) <= set(held) and \
+                manifest.build_key == path.parent.name == build_key(replace(build, files=held)):
+            return path.parent, manifest
+    return None
 
 
 def _agreement_images(config: BenchConfig, manifest: Manifest | None, clf) -> ProbeImages:
