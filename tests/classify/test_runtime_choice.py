@@ -13,7 +13,7 @@ import torch
 from support import EXAMPLES
 
 import vitspace as vs
-from vitspace.classify.classifier import _load
+from vitspace.classify.classifier import Comparison, Prediction, _load
 from vitspace.classify.report import summary
 from vitspace.explain import choice
 from vitspace.explain.explanation import compare_explained, explain
@@ -43,7 +43,7 @@ def own_engines(monkeypatch, tmp_path):
 
 
 def _pixels(clf, n: int = 3) -> torch.Tensor:
-    return choice._probe_pixels(clf, n)
+    return choice.probe_pixels(clf, n)
 
 
 def _like_eager(error: float = 0.0):
@@ -198,3 +198,21 @@ def test_classify_answers_in_the_chosen_runtime_and_says_which(monkeypatch):
             assert h.label == clf.labels[int(reference.heads[h.name][0].argmax())]
         assert p.label == p_off.label
     assert all(f"{p.model} ran in {p.runtime}" in summary(c) for p in c.predictions)
+
+
+def test_the_summary_says_which_runtime_answered():
+    onnx = "ONNX Runtime (fp32, same answers as PyTorch)"
+    c = Comparison([Prediction("vit-tiny-cifar10", [("cat", 0.9)], 3.0, runtime=onnx),
+                    Prediction("deit-tiny-cifar10", [("cat", 0.8)], 4.0, runtime="PyTorch (eager)")])
+    assert f"vit-tiny-cifar10 ran in {onnx}; deit-tiny-cifar10 ran in PyTorch (eager)." in summary(c).split("\n\n")
+    assert "ran in" not in summary(Comparison([Prediction("vit-tiny-cifar10", [("cat", 0.9)], 3.0)]))
+
+
+def test_maps_off_answers_the_same_labels_without_maps(monkeypatch):
+    monkeypatch.setenv(choice.ENV, "eager")
+    image = EXAMPLES / "cat.jpg"
+    maps, explanations = compare_explained(image, PAIR)
+    off, none = compare_explained(image, PAIR, method="off")
+    assert none == [None, None] and all(e is not None for e in explanations)
+    assert [p.label for p in off.predictions] == [p.label for p in maps.predictions]
+    assert [p.runtime for p in off.predictions] == ["PyTorch (eager)"] * 2

@@ -8,6 +8,7 @@ versions and the CPU class, so a restart neither exports nor measures again. Unt
 (in the background) it answers in eager PyTorch. VITSPACE_RUNTIME=eager forces eager; naming another
 runtime tries only that one.
 """
+import copy
 import json
 import logging
 import os
@@ -23,6 +24,7 @@ from PIL import Image
 
 from ..classify.classifier import Classifier, on_inference_thread
 from ..compress.build import versions, weights_identity
+from ..errors import reason
 from ..export.variant import missing_packages
 from ..util import atomic
 from ..util.cpuinfo import machine_class
@@ -33,13 +35,13 @@ from .graph import AttentionGraph, Explained
 from .runtimes import ARTIFACTS, EAGER, RUNTIMES, Run, Runtime
 
 __all__ = ["TOLERANCE", "ENV", "Trial", "Choice", "Engine", "differences", "choose", "load_engine", "engine",
-           "prepare", "runtime_folder"]
+           "prepare", "runtime_folder", "runtime_file", "probe_pixels"]
 
 log = logging.getLogger(__name__)
 
 TOLERANCE = {"logits": 1e-4, "maps": 1e-4, "heads": 1e-4}   # max |runtime - eager| per output; measured ~1e-6
 ENV = "VITSPACE_RUNTIME"
-CHOICE = "choice.json"
+CHOICE = "choice.json"      # the choice among all runtimes; a restricted one (VITSPACE_RUNTIME) has its own file
 CALLS = 5                   # timed calls per runtime, after one warm-up; the median decides
 GRAPH = 1                   # the explained graph's version, in the key: a new graph exports again
 
@@ -105,14 +107,16 @@ def _p50_ms(run: Run, pixels: torch.Tensor, calls: int, timer: Callable[[], floa
     return round(statistics.median(times), 3)
 
 
-def _artifact(runtime: Runtime, graph: AttentionGraph, example: torch.Tensor, folder: Path) -> Path | None:
+def runtime_file(runtime: Runtime, graph: AttentionGraph, example: torch.Tensor, folder: Path) -> Path | None:
     """The runtime's file in `folder`, exported there first unless an earlier run left it."""
     if runtime.artifact is None:
         return None
     path = folder / runtime.artifact
     if not path.exists():
+        # a copy: exporting swaps the parameters for fake ones for a while, and requests may be running the model
+        exported = AttentionGraph(copy.deepcopy(graph.module)).eval()
         with atomic.staged(path) as tmp:
-            ARTIFACTS[runtime.artifact](graph, example, tmp)
+            ARTIFACTS[runtime.artifact](exported, example, tmp)
     return path
 
 
@@ -123,10 +127,10 @@ def _try(runtime: Runtime, graph: AttentionGraph, pixels: torch.Tensor, referenc
     if missing := missing_packages(runtime):
         return Trial(runtime.name, "missing", reason=f"not installed: {', '.join(missing)}"), None
     try:
-        run = runtime.load(graph, _artifact(runtime, graph, pixels, folder), threads)
+        run = runtime.load(graph, runtime_file(runtime, graph, pixels, folder), threads)
         diffs = differences(reference, on_inference_thread(run, pixels))
     except Exception as e:  # an exporter or runtime that cannot take this model: recorded, never chosen
-        return Trial(runtime.name, "failed", reason=f"{type(e).__name__}: {e}"[:300]), None
+        return Trial(runtime.name, "failed", reason=reason(e)), None
     exact = all(diffs[k] <= TOLERANCE[k] for k in diffs)
     return Trial(runtime.name, "ok" if exact else "differs", diffs=diffs), run if exact else None
 
@@ -151,18 +155,18 @@ def choose(graph: AttentionGraph, pixels: torch.Tensor, folder: Path, *, runtime
     threads = threads or torch.get_num_threads()
     runtimes = [EAGER, *(r for r in (runtimes or RUNTIMES.values()) if r.name != EAGER.name)]
     reference = on_inference_thread(EAGER.load(graph, None, threads), pixels)
-    trials, runs = [], {}
+    trials, best, best_run = [], None, None
     for runtime in runtimes:
         trial, run = _try(runtime, graph, pixels, reference, folder, threads)
         if run is not None:
             trial.p50_ms = on_inference_thread(_p50_ms, run, pixels[:1], calls, timer)  # one image: a request
-            runs[runtime.name] = run
+            if best is None or trial.p50_ms < best.p50_ms:
+                best, best_run = trial, run   # the slower ones' sessions are let go as we go
         trials.append(trial)
-    best = min((t for t in trials if t.runtime in runs), key=lambda t: t.p50_ms)
-    return Choice(best.runtime, trials, machine_class()), runs[best.runtime]
+    return Choice(best.runtime, trials, machine_class()), best_run
 
 
-def _probe_pixels(clf: Classifier, n: int = 3) -> torch.Tensor:
+def probe_pixels(clf: Classifier, n: int = 3) -> torch.Tensor:
     """n seeded noise images through the model's own preprocessing."""
     g = torch.Generator().manual_seed(0)
     size = (clf.spec.input_size,) * 2
@@ -198,13 +202,13 @@ def load_engine(clf: Classifier, *, root: str | Path | None = None, runtimes: li
     if runtimes is not None and [r.name for r in runtimes] == [EAGER.name]:
         return Engine(EAGER, EAGER.load(graph, None, torch.get_num_threads()))
     folder, made = runtime_folder(clf, root), {}
+    record = folder / (CHOICE if runtimes is None else f"choice-{'+'.join(sorted(r.name for r in runtimes))}.json")
 
     def make() -> Choice:
-        made["choice"], made["run"] = choose(graph, _probe_pixels(clf), folder, runtimes=runtimes, timer=timer)
-        atomic.write_text(folder / CHOICE, json.dumps(made["choice"].to_dict(), indent=2))
+        made["choice"], made["run"] = choose(graph, probe_pixels(clf), folder, runtimes=runtimes, timer=timer)
+        atomic.write_text(record, json.dumps(made["choice"].to_dict(), indent=2))
         return made["choice"]
-    choice, _ = once_on_disk(folder / CHOICE, lambda: Choice.from_dict(json.loads((folder / CHOICE).read_text())),
-                             make)
+    choice, _ = once_on_disk(record, lambda: Choice.from_dict(json.loads(record.read_text())), make)
     runtime = RUNTIMES[choice.runtime]
     run = made.get("run") or runtime.load(graph, folder / runtime.artifact if runtime.artifact else None,
                                           torch.get_num_threads())
