@@ -341,7 +341,8 @@ def test_cached_builds_are_reused_and_built_once_under_concurrency(monkeypatch, 
 
 @pytest.mark.slow
 def test_fast_path_classifies_like_the_eager_model(tmp_path, monkeypatch):
-    """Classify's fast option: the int8 x86 program, built into the builds folder once, then compiled."""
+    """Classify's fast option: the faster passing candidate (int8 x86 program, int8 TorchScript), both built and
+    timed in one build in the builds folder, once."""
     from vitspace.data.folders import list_image_folder
     monkeypatch.setenv("VITSPACE_BUILDS", str(tmp_path))
     eager, fast = get_classifier(MODEL), fast_classifier(MODEL)

@@ -28,6 +28,7 @@ def _print_text(manifest: Manifest, out: Path) -> None:
     print(f"  {manifest.cpu['class']}; int8 activations {manifest.cpu['precision']['int8_activations']}")
     if manifest.eager_accuracy is not None:
         print(f"  eager fp32 accuracy {manifest.eager_accuracy:.2%}")
+    fastest = manifest.fastest()
     for f in manifest.files:
         if f.status != "ok":
             print(f"  {f.file:<18} {f.status.upper()}  {f.reason}")
@@ -35,7 +36,8 @@ def _print_text(manifest: Manifest, out: Path) -> None:
         fid = f.fidelity
         acc = f"  accuracy {fid.accuracy:.2%}" if fid.accuracy is not None else ""
         print(f"  {f.file:<18} {f.size_bytes / 1e6:7.2f} MB  top-1 agreement {fid.top1_agreement:.2%} ({f.gate})  "
-              f"max |dlogit| {fid.max_abs_logit_diff:.3g} (relative {fid.max_rel_logit_diff:.2g}){acc}")
+              f"max |dlogit| {fid.max_abs_logit_diff:.3g} (relative {fid.max_rel_logit_diff:.2g}){acc}"
+              + (f"  {manifest.fast_path_note(f)}" if f is fastest else ""))
 
 
 @command

@@ -129,6 +129,7 @@ def _build_one(variant: Variant, ctx: BuildContext, out: Path, probe: Probe, min
             entry.latency_ms = timer(variant.file, run, probe.pixels[0])
     except Exception as e:  # one variant's failure is recorded; the others still build
         entry.reason, entry.status, entry.gate = reason(e), "failed", None
+        entry.fidelity = entry.size_bytes = entry.sha256 = entry.latency_ms = None  # of no file: it is removed
         for f in variant.files:  # no file that is not known to work, nor a stale one from an earlier build
             (out / f).unlink(missing_ok=True)
         say(f"{variant.file}: failed: {entry.reason}")
