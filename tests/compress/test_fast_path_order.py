@@ -1,11 +1,17 @@
 """The fast CPU path follows a measured order: each build times its passing files (a stubbed timer here imposes
 the order; real timings belong to benchmarks), records the fastest per CPU class, and the Compress table marks it."""
+import dataclasses
+
 import pytest
 import torch
+from PIL import Image
 
+from vitspace import export
+from vitspace.classify.classifier import get_classifier
 from vitspace.compress import build as vc
 from vitspace.compress import fastpath
 from vitspace.compress.fastest import FASTEST, record_fastest, recorded_fastest
+from vitspace.compress.manifest import FileEntry
 from vitspace.compress.report import COLUMNS, file_cells
 from vitspace.util.once import Memo
 
@@ -69,3 +75,19 @@ def test_a_recorded_file_whose_build_is_gone_is_built_again_alone(monkeypatch, t
     folder, entry, refused = fastpath.choose(MODEL, root=tmp_path)
     assert entry.file == "fp32.pt" and entry.latency_ms == 2.0 and (folder / "fp32.pt").is_file() and not refused
     assert folder.name == vc.build_key(vc.CompressConfig(MODEL, tmp_path, ("fp32.pt",), limit=fastpath.FAST_LIMIT))
+
+
+def test_a_file_exported_for_batch_1_takes_the_batches_classify_gathers(monkeypatch, tmp_path):
+    model = get_classifier(MODEL).module
+
+    def load(path, threads=None):
+        def run(x):
+            assert x.shape[0] == 1, "a batch-1 program was handed a batch"
+            return model(x)
+        return run
+    monkeypatch.setitem(export.VARIANTS, "model.pte", dataclasses.replace(export.VARIANTS["model.pte"], load=load))
+    entry = FileEntry("model.pte", "executorch", "executorch.runtime (XNNPACK)", "fp32", "ok", gate="pass",
+                      latency_ms=1.0)
+    monkeypatch.setattr(fastpath, "choose", lambda model, pretrained: (tmp_path, entry, []))
+    fast = fastpath._build(get_classifier(MODEL))
+    assert fast._logits([Image.new("RGB", (32, 32))] * 3).shape == (3, 10)

@@ -3,15 +3,17 @@ measured (`vitspace.compress.fastest`): timed at the end of a build under the bu
 and recorded in the root's fastest.json. The recorded file is loaded from the build that holds it (built
 again, alone, when that build is gone). With nothing recorded, or when the recorded file no longer passes,
 the candidates (the int8 x86 program and dynamic int8 TorchScript) are built together, timed, and the faster
-that passes is used, and recorded."""
+that passes is used, and recorded. A file exported for batch 1 (ExecuTorch's) runs the batches Classify
+gathers one image at a time."""
 import dataclasses
 from pathlib import Path
 
+import torch
 from PIL import Image
 
 from ..classify.classifier import Classifier, Comparison, compare_classifiers, get_classifier
 from ..errors import FastPathUnavailable
-from ..export import FAST_FILE, VARIANTS
+from ..export import FAST_FILE, VARIANTS, Runner
 from ..util.once import Memo
 from ..util.paths import builds_root
 from .build import CompressConfig, compress_cached
@@ -82,9 +84,16 @@ def choose(model: str, pretrained: bool = True, root: str | Path | None = None) 
     return folder, fastest, refused
 
 
+def _batched(run: Runner) -> Runner:
+    """A runner exported for batch 1 (ExecuTorch's) that takes the batches Classify gathers, one image at a time."""
+    return lambda x: torch.cat([run(x[i:i + 1]) for i in range(x.shape[0])])
+
+
 def _build(clf: Classifier) -> Classifier:
     folder, entry, refused = choose(clf.spec.name, clf.pretrained)
-    fast = dataclasses.replace(clf, module=VARIANTS[entry.file].load(folder / entry.file), fast=True)
+    variant = VARIANTS[entry.file]
+    run = variant.load(folder / entry.file)
+    fast = dataclasses.replace(clf, module=_batched(run) if variant.fixed_batch else run, fast=True)
     fast._logits([Image.new("RGB", (clf.spec.input_size,) * 2)])  # compiles now, not in the first request
     speed = f", the fastest that passes measured here ({entry.latency_ms:.3g} ms)" if entry.latency_ms else ""
     _notes[(clf.spec.name, clf.pretrained)] = f"fast path: `{entry.file}`{speed}" + (
