@@ -1,7 +1,8 @@
 """Explanations: an image's attention maps with the answers of DeiT's two heads, and of its teacher.
 
-An explanation's maps come from the forward that gives its logits; concurrent callers' images share that
-forward (see vitspace.classify.batching). A model distilled from one in the registry (`ModelSpec.teacher`)
+An explanation's maps come from the forward that gives its logits, run in the model's runtime (`choice`: eager
+PyTorch until Classify's fastest exact runtime is chosen); concurrent callers' images share that forward (see
+vitspace.classify.batching). A model distilled from one in the registry (`ModelSpec.teacher`)
 shows that teacher's answer beside its own.
 """
 import math
@@ -204,4 +205,4 @@ def predict_explained(clf: Classifier, image, *, method: str = "rollout",
     maps included, with the number of images that shared it."""
     check_method(method)
     b = _queued(clf, load_image(image), method, {})()
-    return clf.prediction(torch.from_numpy(b.output.logits), top_k, b.ms, b.size), b.output
+    return clf.prediction(torch.from_numpy(b.output.logits), top_k, b.ms, b.size, b.output.runtime), b.output
