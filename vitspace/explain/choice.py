@@ -228,7 +228,16 @@ def engine(clf: Classifier) -> Engine:
     return Engine(EAGER, EAGER.load(AttentionGraph(clf.module, clf.spec.name), None, torch.get_num_threads()))
 
 
+def _yield_cpu() -> None:
+    """Lower this thread's priority (Linux: per thread), so that exporting gives way to requests."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+    except (AttributeError, OSError):  # not Linux, or not allowed: exports at the usual priority
+        pass
+
+
 def _prepare(clf: Classifier) -> None:
+    _yield_cpu()
     try:
         _engines[clf] = load_engine(clf)
     except Exception:  # the model keeps answering in eager PyTorch

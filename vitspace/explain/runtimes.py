@@ -73,7 +73,8 @@ def _openvino(precision: str) -> Callable[[AttentionGraph, Path, int], Run]:
     def load(graph: AttentionGraph, path: Path, threads: int) -> Run:
         ov = require("openvino", "openvino")
         config = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": threads,
-                  "INFERENCE_PRECISION_HINT": precision}
+                  "INFERENCE_PRECISION_HINT": precision,
+                  "CACHE_DIR": str(path.parent / "openvino-cache")}  # a restart loads the compiled model
         compiled = ov.Core().compile_model(ov.convert_model(str(path)), "CPU", config)
         request, n = compiled.create_infer_request(), len(compiled.outputs)
         return lambda pixels: from_outputs(graph, [r.copy() for r in request.infer({0: pixels.numpy()}).to_tuple()[:n]])
