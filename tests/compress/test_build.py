@@ -76,7 +76,9 @@ def test_every_variant_builds_and_nothing_else_is_left(built):
     files = [f for v in export.VARIANTS.values() if not export.missing_packages(v) for f in v.files]
     assert sorted(p.name for p in config.out.iterdir()) == sorted([*files, MANIFEST])
     assert not _leftovers(config.out)
-    assert "model-int8.pte: building" in messages
+    n = len(export.VARIANTS)
+    assert f"[1/{n}] fp32.pt: building" in messages  # each file's place, and the time left once one is built
+    assert any(m.startswith(f"[{n}/{n}] ") and ": building, about " in m and m.endswith(" left") for m in messages)
 
 
 @pytest.mark.slow  # the full build
