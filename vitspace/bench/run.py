@@ -20,7 +20,7 @@ from ..compress.fastest import record_fastest
 from ..compress.fidelity import Probe, ProbeImages, example_images, folder_images
 from ..compress.manifest import MANIFEST, Manifest, read_manifest
 from ..errors import ConfigError, reason
-from ..export import VARIANTS
+from ..export import VARIANTS, capturing
 from ..util.eta import Eta
 from ..util.hashing import config_key
 from ..util.once import once_on_disk
@@ -81,7 +81,8 @@ def _measure(variant: BenchVariant, ctx: BenchContext, config: BenchConfig, canc
     results = []
     with PeakMemory() as memory:
         try:
-            run = variant.prepare(ctx)
+            with capturing():  # a peer converted in memory (OpenVINO's) is a graph capture
+                run = variant.prepare(ctx)
             fidelity = built.fidelity if built and built.fidelity else ctx.probe.measure(run)
         except Skip as e:
             return [Result(**base, batch=b, status="skipped", note=str(e)) for b in config.batches]

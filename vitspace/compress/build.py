@@ -24,6 +24,7 @@ from ..export import (
     VARIANTS,
     BuildContext,
     Variant,
+    capturing,
     default_files,
     expected_deprecations,
     files_of,
@@ -115,7 +116,7 @@ def _build_one(variant: Variant, ctx: BuildContext, out: Path, probe: Probe, min
     t0 = time.perf_counter()
     try:
         say(f"{variant.file}: building{left}")
-        with atomic.staged_files(out, list(variant.files)) as tmp, expected_deprecations():
+        with capturing(), atomic.staged_files(out, list(variant.files)) as tmp, expected_deprecations():
             built = variant.build(ctx, tmp / variant.file)
         entry.passes, entry.notes = built.passes, built.notes
         entry.build_s = round(time.perf_counter() - t0, 2)

@@ -5,14 +5,17 @@ inputs; one whose outputs all lie within TOLERANCE of the hooked eager forward's
 calls, on the inference thread), and the fastest of those answers from then on. The exported files and the
 choice (choice.json) are kept in BUILDS/runtime/<key>, the key naming the model, its weights, the library
 versions and the CPU class, so a restart neither exports nor measures again. Until a model's choice is made
-(in the background) it answers in eager PyTorch. VITSPACE_RUNTIME=eager forces eager; naming another
-runtime tries only that one.
+(in the background) it answers in eager PyTorch. The files are exported in a child process at low priority
+(`export_apart`), as torch's graph capture would otherwise hold up every other capture in this process.
+VITSPACE_RUNTIME=eager forces eager; naming another runtime tries only that one.
 """
 import copy
 import json
 import logging
 import os
 import statistics
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -22,9 +25,10 @@ from typing import Callable
 import torch
 from PIL import Image
 
-from ..classify.classifier import Classifier, on_inference_thread
+from ..classify.classifier import Classifier, get_classifier, on_inference_thread
 from ..compress.build import versions, weights_identity
 from ..errors import reason
+from ..export import capturing
 from ..export.variant import missing_packages
 from ..util import atomic
 from ..util.cpuinfo import machine_class
@@ -35,7 +39,7 @@ from .graph import AttentionGraph, Explained
 from .runtimes import ARTIFACTS, EAGER, RUNTIMES, Run, Runtime
 
 __all__ = ["TOLERANCE", "ENV", "Trial", "Choice", "Engine", "differences", "choose", "load_engine", "engine",
-           "prepare", "runtime_folder", "runtime_file", "probe_pixels"]
+           "prepare", "runtime_folder", "runtime_file", "export_files", "export_apart", "probe_pixels"]
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +48,8 @@ ENV = "VITSPACE_RUNTIME"
 CHOICE = "choice.json"      # the choice among all runtimes; a restricted one (VITSPACE_RUNTIME) has its own file
 CALLS = 5                   # timed calls per runtime, after one warm-up; the median decides
 GRAPH = 1                   # the explained graph's version, in the key: a new graph exports again
+FAILED = ".failed"          # beside a file whose export failed: the reason
+EXPORT_TIMEOUT = 1800       # seconds for the child process that exports a model's files
 
 
 @dataclass
@@ -108,16 +114,73 @@ def _p50_ms(run: Run, pixels: torch.Tensor, calls: int, timer: Callable[[], floa
 
 
 def runtime_file(runtime: Runtime, graph: AttentionGraph, example: torch.Tensor, folder: Path) -> Path | None:
-    """The runtime's file in `folder`, exported there first unless an earlier run left it."""
+    """The runtime's file in `folder`, exported there first unless an earlier run left it.
+
+    Raises:
+        RuntimeError: an export in a child process (`export_apart`) failed; its reason is kept beside the file.
+    """
     if runtime.artifact is None:
         return None
-    path = folder / runtime.artifact
+    path, failed = folder / runtime.artifact, folder / f"{runtime.artifact}{FAILED}"
+    if failed.exists():
+        raise RuntimeError(failed.read_text())
     if not path.exists():
         # a copy: exporting swaps the parameters for fake ones for a while, and requests may be running the model
         exported = AttentionGraph(copy.deepcopy(graph.module)).eval()
-        with atomic.staged(path) as tmp:
+        with capturing(), atomic.staged(path) as tmp:  # a build's trace on another thread waits meanwhile
             ARTIFACTS[runtime.artifact](exported, example, tmp)
     return path
+
+
+def _artifacts(runtimes) -> list[str]:
+    """The files that the runtimes which can run here need."""
+    return list(dict.fromkeys(r.artifact for r in runtimes if r.artifact and r.usable() and not missing_packages(r)))
+
+
+def export_files(model: str, pretrained: bool, folder: Path, runtimes=None) -> dict[str, str]:
+    """Export the runtimes' files of a model's explained forward into `folder`, each apart: a file that fails
+    leaves its reason in <file>.failed instead. What `python -m vitspace.explain --runtime-files` runs.
+
+    Returns:
+        file -> "ok" or the reason it failed.
+    """
+    clf = get_classifier(model, pretrained)
+    graph, pixels, done = AttentionGraph(clf.module, clf.spec.name).eval(), probe_pixels(clf), {}
+    folder.mkdir(parents=True, exist_ok=True)
+    for artifact in _artifacts(runtimes or RUNTIMES.values()):
+        runtime = next(r for r in RUNTIMES.values() if r.artifact == artifact)
+        try:
+            runtime_file(runtime, graph, pixels, folder)
+            done[artifact] = "ok"
+        except Exception as e:  # recorded: the runtimes that read this file are not tried
+            done[artifact] = f"exporting {artifact} failed: {reason(e)}"
+            atomic.write_text(folder / f"{artifact}{FAILED}", done[artifact])
+    return done
+
+
+_one_child = threading.Lock()
+
+
+def export_apart(clf: Classifier, folder: Path, runtimes=None, timeout: float = EXPORT_TIMEOUT) -> None:
+    """`export_files` in a child process (at low priority, ended with this one), for the files not exported yet.
+    In this process an export would hold the capture lock (export.capture) for minutes: visitors' builds would
+    wait on it. A child that cannot finish leaves each missing file's reason in <file>.failed."""
+    missing = [a for a in _artifacts(runtimes or RUNTIMES.values())
+               if not (folder / a).exists() and not (folder / f"{a}{FAILED}").exists()]
+    if not missing:
+        return
+    command = [sys.executable, "-m", "vitspace.explain", "--model", clf.spec.name, "--runtime-files", str(folder),
+               *([] if clf.pretrained else ["--random-weights"])]
+    try:
+        with _one_child:  # models' exports one after another: each child takes the CPU it can get
+            done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        why = f"the export process ended with status {done.returncode}: {done.stderr.strip()[-300:]}"
+    except subprocess.TimeoutExpired:
+        why = f"the export process took over {timeout:.0f} s and was stopped"
+    folder.mkdir(parents=True, exist_ok=True)
+    for artifact in missing:
+        if not (folder / artifact).exists() and not (folder / f"{artifact}{FAILED}").exists():
+            atomic.write_text(folder / f"{artifact}{FAILED}", why)
 
 
 def _try(runtime: Runtime, graph: AttentionGraph, pixels: torch.Tensor, reference: Explained, folder: Path,
@@ -205,6 +268,7 @@ def load_engine(clf: Classifier, *, root: str | Path | None = None, runtimes: li
     record = folder / (CHOICE if runtimes is None else f"choice-{'+'.join(sorted(r.name for r in runtimes))}.json")
 
     def make() -> Choice:
+        export_apart(clf, folder, runtimes)
         made["choice"], made["run"] = choose(graph, probe_pixels(clf), folder, runtimes=runtimes, timer=timer)
         atomic.write_text(record, json.dumps(made["choice"].to_dict(), indent=2))
         return made["choice"]

@@ -11,6 +11,7 @@ from torch import nn
 
 from ..models.tome import apply_tome, name_for
 from ..util.cpuinfo import precision_plan
+from .capture import capturing
 from .variant import BuildContext, Built, Runner, Variant, register
 
 __all__ = ["quantize_x86", "export_batched", "save_int8_x86", "FAST_FILE", "TOME_RATES"]
@@ -108,11 +109,16 @@ def _load(path: Path, threads: int | None = None) -> Runner:
     # registers the quantized_decomposed ops the program names and inductor's int8 fusion passes for x86
     import torchao.quantization.pt2e.quantizer.x86_inductor_quantizer  # noqa: F401
     from torch._inductor import config
-    compiled = torch.compile(torch.export.load(str(path)).module(), dynamic=False)
+    compiled, shapes = torch.compile(torch.export.load(str(path)).module(), dynamic=False), set()
 
     def run(x: torch.Tensor) -> torch.Tensor:
         with config.patch(freezing=True):  # compile(options=...) does not reach the freezing passes
-            return compiled(x)
+            if x.shape in shapes:
+                return compiled(x)
+            with capturing():  # a new shape compiles, a graph capture
+                y = compiled(x)
+            shapes.add(x.shape)
+            return y
     return run
 
 
