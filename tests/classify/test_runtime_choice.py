@@ -155,7 +155,9 @@ def _check_choice(clf, root) -> choice.Engine:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", PAIR)
+# the DeiT: its graph is the ViT's with the distillation token and both heads; the ViT answers in its chosen
+# runtime in test_classify_answers_in_the_chosen_runtime_and_says_which
+@pytest.mark.parametrize("name", ["deit-tiny-cifar10"])
 def test_the_embedded_pairs_runtime_answers_as_eager(name, tmp_path):
     clf = _load(name, True)
     _check_choice(clf, tmp_path)

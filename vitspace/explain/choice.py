@@ -147,7 +147,7 @@ def export_files(model: str, pretrained: bool, folder: Path, runtimes=None) -> d
     clf = get_classifier(model, pretrained)
     graph, pixels, done = AttentionGraph(clf.module, clf.spec.name).eval(), probe_pixels(clf), {}
     folder.mkdir(parents=True, exist_ok=True)
-    for artifact in _artifacts(runtimes or RUNTIMES.values()):
+    for artifact in _artifacts(runtimes or _forced() or RUNTIMES.values()):  # VITSPACE_RUNTIME's, as the app's
         runtime = next(r for r in RUNTIMES.values() if r.artifact == artifact)
         try:
             runtime_file(runtime, graph, pixels, folder)
