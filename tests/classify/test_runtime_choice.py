@@ -10,7 +10,7 @@ import sys
 
 import pytest
 import torch
-from support import EXAMPLES
+from support import EXAMPLES, one_torch_thread
 
 import vitspace as vs
 from vitspace.classify.classifier import Comparison, Prediction, _load
@@ -24,13 +24,7 @@ PAIR = ["vit-tiny-cifar10", "deit-tiny-cifar10"]
 HUB = ["timm/deit_tiny_distilled_patch16_224.fb_in1k", "someone/deit-flowers-teacher"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """A busy 2-core machine: one thread is faster than two that wait on each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+one_thread = pytest.fixture(scope="module", autouse=True)(one_torch_thread)
 
 
 @pytest.fixture(autouse=True)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from support import ROOT
+from support import ROOT, one_torch_thread
 
 import vitspace
 from vitspace.explain import (
@@ -88,13 +88,7 @@ def patch_grid(module) -> tuple[int, int]:
     return side, side
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """A busy 2-core machine: one thread is faster than two that wait on each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+one_thread = pytest.fixture(scope="module", autouse=True)(one_torch_thread)
 
 
 @pytest.fixture(scope="module")

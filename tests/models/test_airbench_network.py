@@ -3,18 +3,13 @@ entry, registered before its weights are installed."""
 import pytest
 import torch
 import torch.nn.functional as F
+from support import one_torch_thread
 
 import vitspace as vs
 from vitspace.models.airbench import WIDTHS, AirbenchCifar
 from vitspace.models.loading import weights_origin
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a busy 2-core machine: two threads wait on each other
-    yield
-    torch.set_num_threads(threads)
+one_thread = pytest.fixture(autouse=True)(one_torch_thread)
 
 
 def test_output_shape_and_test_time_augmentation():

@@ -7,6 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
+from support import one_torch_thread
 
 import vitspace as vs
 from vitspace.errors import ConfigError
@@ -15,13 +16,7 @@ from vitspace.train.airbench import AirbenchConfig, init_whitening, install, lr_
 from vitspace.util.cli import parse_config
 from vitspace.util.cpuinfo import machine_class
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # a busy 2-core machine
-    yield
-    torch.set_num_threads(threads)
+one_thread = pytest.fixture(autouse=True)(one_torch_thread)
 
 
 def _cfg(data, out, **kw) -> AirbenchConfig:

@@ -13,6 +13,7 @@ import torch
 
 from ..export.variant import require
 from ..util.cpuinfo import precision_plan
+from ..util.registry import register_ordered
 from .graph import AttentionGraph, Explained, eager_explained, from_outputs, output_names
 
 __all__ = ["Runtime", "RUNTIMES", "register_runtime", "ARTIFACTS", "EAGER"]
@@ -97,10 +98,7 @@ RUNTIMES: dict[str, Runtime] = {}
 
 def register_runtime(runtime: Runtime) -> Runtime:
     """Add a runtime to RUNTIMES, replacing one of the same name, kept in order; returns it."""
-    ordered = sorted([*(r for r in RUNTIMES.values() if r.name != runtime.name), runtime], key=lambda r: r.order)
-    RUNTIMES.clear()
-    RUNTIMES.update((r.name, r) for r in ordered)
-    return runtime
+    return register_ordered(RUNTIMES, runtime.name, runtime)
 
 
 _ONNX = (("onnxscript", "onnxscript"),)

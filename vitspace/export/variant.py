@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError, MissingBackendError
+from ..util.registry import register_ordered
 
 __all__ = ["Variant", "Built", "BuildContext", "Runner", "VARIANTS", "default_files", "files_of", "register", "require",
            "missing_packages", "usage_snippet", "expected_deprecations"]
@@ -75,10 +76,7 @@ VARIANTS: dict[str, Variant] = {}
 
 def register(variant: Variant) -> Variant:
     """Add a variant to VARIANTS, replacing one of the same file, and keep VARIANTS sorted by order; returns it."""
-    ordered = sorted([*(v for v in VARIANTS.values() if v.file != variant.file), variant], key=lambda v: v.order)
-    VARIANTS.clear()
-    VARIANTS.update((v.file, v) for v in ordered)
-    return variant
+    return register_ordered(VARIANTS, variant.file, variant)
 
 
 def default_files() -> tuple[str, ...]:
