@@ -161,12 +161,16 @@ def export_files(model: str, pretrained: bool, folder: Path, runtimes=None) -> d
 _one_child = threading.Lock()
 
 
+def _unsettled(folder: Path, artifacts: list[str]) -> list[str]:
+    """The files neither exported into `folder` nor recorded there as failed."""
+    return [a for a in artifacts if not (folder / a).exists() and not (folder / f"{a}{FAILED}").exists()]
+
+
 def export_apart(clf: Classifier, folder: Path, runtimes=None, timeout: float = EXPORT_TIMEOUT) -> None:
     """`export_files` in a child process (at low priority, ended with this one), for the files not exported yet.
     In this process an export would hold the capture lock (export.capture) for minutes: visitors' builds would
     wait on it. A child that cannot finish leaves each missing file's reason in <file>.failed."""
-    missing = [a for a in _artifacts(runtimes or RUNTIMES.values())
-               if not (folder / a).exists() and not (folder / f"{a}{FAILED}").exists()]
+    missing = _unsettled(folder, _artifacts(runtimes or RUNTIMES.values()))
     if not missing:
         return
     command = [sys.executable, "-m", "vitspace.explain", "--model", clf.spec.name, "--runtime-files", str(folder),
@@ -178,9 +182,8 @@ def export_apart(clf: Classifier, folder: Path, runtimes=None, timeout: float = 
     except subprocess.TimeoutExpired:
         why = f"the export process took over {timeout:.0f} s and was stopped"
     folder.mkdir(parents=True, exist_ok=True)
-    for artifact in missing:
-        if not (folder / artifact).exists() and not (folder / f"{artifact}{FAILED}").exists():
-            atomic.write_text(folder / f"{artifact}{FAILED}", why)
+    for artifact in _unsettled(folder, missing):
+        atomic.write_text(folder / f"{artifact}{FAILED}", why)
 
 
 def _try(runtime: Runtime, graph: AttentionGraph, pixels: torch.Tensor, reference: Explained, folder: Path,
