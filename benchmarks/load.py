@@ -1,13 +1,13 @@
 """Load test of the Classify API: many clients at once, as a crowd on a Space would send them.
 
     python benchmarks/load.py [--clients 20] [--requests 200] [--method rollout|last|off] [--sessions]
-                              [--bad-every 0] [--pair A B] [--json FILE]
+                              [--bad-every 0] [--pair A B] [--upload-each] [--json FILE]
     python benchmarks/load.py --url http://127.0.0.1:7860/ --pid PID ...
 
 Without --url it launches `python app.py` itself, as tests/launch.py does (a fresh HOME outside /tmp, no
 vitspace or Hub overrides, offline). The client is light: asyncio and httpx over Gradio's plain HTTP
-API, each distinct image uploaded once, then per request POST /gradio_api/call/classify and read the
-event's result stream. After a warm-up (one request per client), it reports requests/s, p50 and p95
+API, each distinct image uploaded once (or, with --upload-each, uploaded with every request, as a browser
+does; its time counts), then per request POST /gradio_api/call/classify and read the event's result stream. After a warm-up (one request per client), it reports requests/s, p50 and p95
 latency, the server's CPU time per request (utime + stime of its process from /proc) and its RSS
 before and after. --bad-every N makes every Nth request a bad upload (tests/support/hostile.py's files);
 their error answers count as answers. A 503 (Gradio's queue is full) counts as "busy". The client shares
@@ -67,26 +67,32 @@ class Report:
     pair: tuple[str, str] = PAIR
     method: str = "rollout"
     sessions: bool = False
+    upload_each: bool = False
     loadavg: tuple = field(default_factory=os.getloadavg)
 
 
 class Api:
     """Gradio's HTTP API for /classify: upload once, call, read the SSE stream."""
 
-    def __init__(self, url: str, http: httpx.AsyncClient, pair=PAIR, method: str = "rollout"):
+    def __init__(self, url: str, http: httpx.AsyncClient, pair=PAIR, method: str = "rollout",
+                 upload_each: bool = False):
         self.base, self.http, self.pair, self.method = url.rstrip("/") + "/gradio_api", http, pair, method
+        self.upload_each = upload_each
         self.uploaded: dict[Path, dict] = {}
 
     async def upload(self, path: Path) -> dict:
-        if path not in self.uploaded:
+        if path not in self.uploaded or self.upload_each:
             r = await self.http.post(self.base + "/upload", files={"files": (path.name, path.read_bytes())})
             r.raise_for_status()
             self.uploaded[path] = {"path": r.json()[0], "meta": {"_type": "gradio.FileData"}, "orig_name": path.name}
         return self.uploaded[path]
 
     async def classify(self, path: Path, session: str | None = None) -> Answer:
-        image = await self.upload(path)
+        """One request and its answer, timed from the upload with upload_each, else from the call."""
         t0 = time.perf_counter()
+        image = await self.upload(path)
+        if not self.upload_each:
+            t0 = time.perf_counter()
         r = await self.post(image, session)
         if r.status_code == 503:
             return Answer(path.name, time.perf_counter() - t0, error="busy")
@@ -159,11 +165,12 @@ async def crowd(api: Api, images: list[Path], clients: int, sessions: bool = Fal
 
 
 async def run(url: str, pid: int | None, clients: int, requests: int, bad_every: int = 0, pair=PAIR,
-              method: str = "rollout", sessions: bool = False) -> tuple[Report, list[Answer]]:
+              method: str = "rollout", sessions: bool = False, upload_each: bool = False
+              ) -> tuple[Report, list[Answer]]:
     with tempfile.TemporaryDirectory() as bad_dir:
         images = workload(requests, bad_every, Path(bad_dir))
         async with http_client(2 * clients + 4) as http:
-            api = Api(url, http, pair, method)
+            api = Api(url, http, pair, method, upload_each)
             for path in set(images):
                 await api.upload(path)
             await crowd(api, EXAMPLES[:clients], clients, sessions)  # warm-up: models loaded, threads started
@@ -178,13 +185,14 @@ async def run(url: str, pid: int | None, clients: int, requests: int, bad_every:
                     round(statistics.median(times), 3), round(q[18], 3), sum(a.labels is not None for a in answers),
                     sum(a.error not in (None, "busy") for a in answers), sum(a.error == "busy" for a in answers),
                     round((cpu1 - cpu0) * 1000 / requests, 1) if pid else None,
-                    round(rss0, 1) if pid else None, round(rss1, 1) if pid else None, pair, method, sessions)
+                    round(rss0, 1) if pid else None, round(rss1, 1) if pid else None, pair, method, sessions,
+                    upload_each)
     return report, answers
 
 
 def measure(url: str, pid: int | None, args) -> Report:
     report, answers = asyncio.run(run(url, pid, args.clients, args.requests, args.bad_every, tuple(args.pair),
-                                      args.method, args.sessions))
+                                      args.method, args.sessions, args.upload_each))
     examples = {p.name for p in EXAMPLES}
     failed = [a for a in answers if a.error and a.error != "busy" and a.image in examples]
     if failed:  # a good image that got an error: the figures would measure failures, not answers
@@ -204,6 +212,9 @@ def main() -> int:
     p.add_argument("--sessions", action="store_true",
                    help="each client keeps one session, as a browser or gradio_client does (default: plain API "
                         "calls, each a session of its own)")
+    p.add_argument("--upload-each", action="store_true",
+                   help="upload the image with every request, as a browser does, and time it (default: each image "
+                        "uploaded once, before the timed requests)")
     p.add_argument("--url", help="a running app instead of launching one (give --pid for CPU and RSS)")
     p.add_argument("--pid", type=int, help="the running app's process id")
     p.add_argument("--app", type=Path, default=ROOT / "app.py", help="the app to launch (default: this repository's)")

@@ -98,7 +98,8 @@ async def _alone_then_together(url: str, images: list[Path], clients: int):
     async with load.http_client(2 * clients) as http:
         api = load.Api(url, http)
         alone = {path.name: await api.classify(path) for path in dict.fromkeys(images)}
-        return alone, await load.crowd(api, images, clients)
+        browsers = load.Api(url, http, upload_each=True)  # each request uploads its image, as a browser does
+        return alone, await load.crowd(browsers, images, clients)
 
 
 def test_a_crowd_with_bad_uploads_gets_the_answers_each_gets_alone(app_url, tmp_path):
