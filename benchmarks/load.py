@@ -1,15 +1,18 @@
 """Load test of the Classify API: many clients at once, as a crowd on a Space would send them.
 
     python benchmarks/load.py [--clients 20] [--requests 200] [--method rollout|last|off] [--sessions]
-                              [--bad-every 0] [--pair A B] [--upload-each] [--json FILE]
+                              [--bad-every 0] [--pair A B] [--upload-each] [--settle 900] [--json FILE]
     python benchmarks/load.py --url http://127.0.0.1:7860/ --pid PID ...
 
 Without --url it launches `python app.py` itself, as tests/launch.py does (a fresh HOME outside /tmp, no
 vitspace or Hub overrides, offline). The client is light: asyncio and httpx over Gradio's plain HTTP
 API, each distinct image uploaded once (or, with --upload-each, uploaded with every request, as a browser
-does; its time counts), then per request POST /gradio_api/call/classify and read the event's result stream. After a warm-up (one request per client), it reports requests/s, p50 and p95
-latency, the server's CPU time per request (utime + stime of its process from /proc) and its RSS
-before and after. --bad-every N makes every Nth request a bad upload (tests/support/hostile.py's files);
+does; its time counts), then per request POST /gradio_api/call/classify and read the event's result
+stream. It first waits (--settle seconds at most) until each model answers in the runtime Classify chose
+for it (made in the background after start-up; until then the models answer in eager PyTorch), then,
+after a warm-up (one request per client), it reports requests/s, p50 and p95 latency, the server's CPU
+time per request (utime + stime of its process from /proc), its RSS before and after, and what each model
+ran in. --bad-every N makes every Nth request a bad upload (tests/support/hostile.py's files);
 their error answers count as answers. A 503 (Gradio's queue is full) counts as "busy". The client shares
 the machine with the server: compare runs made one after the other, and note the load average printed.
 """
@@ -17,6 +20,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import secrets
 import statistics
 import sys
@@ -36,6 +40,7 @@ EXAMPLES = sorted((ROOT / "examples").glob("*.jpg"))
 PAIR = ("vit-tiny-cifar10", "deit-tiny-cifar10")
 BAD = ("truncated_jpeg", "text_as_jpg", "decompression_bomb_png")
 TICK = os.sysconf("SC_CLK_TCK")
+EAGER = "PyTorch (eager)"   # what the summary names while a model's runtime choice is being made
 
 
 @dataclass
@@ -68,6 +73,7 @@ class Report:
     method: str = "rollout"
     sessions: bool = False
     upload_each: bool = False
+    runtimes: list[str] = field(default_factory=list)  # "MODEL ran in RUNTIME", from the last answer
     loadavg: tuple = field(default_factory=os.getloadavg)
 
 
@@ -120,6 +126,22 @@ class Api:
         raise RuntimeError(f"the result stream of {event_id} ended without a result")
 
 
+def runtimes(answer: Answer) -> list[str]:
+    """What the answer's summary says each model ran in: ["vit-tiny-cifar10 ran in ONNX Runtime (...)", ...]."""
+    return re.findall(r"([\w./@-]+ ran in [^;]+?)(?:;|\.$)", answer.labels[2], re.M) if answer.labels else []
+
+
+async def settle(api: Api, seconds: float, poll: float = 5.0) -> list[str]:
+    """Ask until every model of the pair answers in a runtime other than eager PyTorch (its choice is made), at
+    most `seconds`; returns what the last answer ran in."""
+    deadline = time.monotonic() + seconds
+    while True:
+        ran = runtimes(await api.classify(EXAMPLES[0]))
+        if (ran and not any(EAGER in r for r in ran)) or time.monotonic() > deadline:
+            return ran
+        await asyncio.sleep(poll)
+
+
 def _value(v):
     return v.get("value", v) if isinstance(v, dict) and "__type__" in v else v
 
@@ -165,7 +187,7 @@ async def crowd(api: Api, images: list[Path], clients: int, sessions: bool = Fal
 
 
 async def run(url: str, pid: int | None, clients: int, requests: int, bad_every: int = 0, pair=PAIR,
-              method: str = "rollout", sessions: bool = False, upload_each: bool = False
+              method: str = "rollout", sessions: bool = False, upload_each: bool = False, settle_s: float = 900
               ) -> tuple[Report, list[Answer]]:
     with tempfile.TemporaryDirectory() as bad_dir:
         images = workload(requests, bad_every, Path(bad_dir))
@@ -173,6 +195,7 @@ async def run(url: str, pid: int | None, clients: int, requests: int, bad_every:
             api = Api(url, http, pair, method, upload_each)
             for path in set(images):
                 await api.upload(path)
+            ran = await settle(api, settle_s)
             await crowd(api, EXAMPLES[:clients], clients, sessions)  # warm-up: models loaded, threads started
             cpu0, rss0 = (cpu_seconds(pid), rss_mb(pid)) if pid else (None, None)
             t0 = time.perf_counter()
@@ -186,13 +209,13 @@ async def run(url: str, pid: int | None, clients: int, requests: int, bad_every:
                     sum(a.error not in (None, "busy") for a in answers), sum(a.error == "busy" for a in answers),
                     round((cpu1 - cpu0) * 1000 / requests, 1) if pid else None,
                     round(rss0, 1) if pid else None, round(rss1, 1) if pid else None, pair, method, sessions,
-                    upload_each)
+                    upload_each, ran)
     return report, answers
 
 
 def measure(url: str, pid: int | None, args) -> Report:
     report, answers = asyncio.run(run(url, pid, args.clients, args.requests, args.bad_every, tuple(args.pair),
-                                      args.method, args.sessions, args.upload_each))
+                                      args.method, args.sessions, args.upload_each, args.settle))
     examples = {p.name for p in EXAMPLES}
     failed = [a for a in answers if a.error and a.error != "busy" and a.image in examples]
     if failed:  # a good image that got an error: the figures would measure failures, not answers
@@ -215,6 +238,8 @@ def main() -> int:
     p.add_argument("--upload-each", action="store_true",
                    help="upload the image with every request, as a browser does, and time it (default: each image "
                         "uploaded once, before the timed requests)")
+    p.add_argument("--settle", type=float, default=900, metavar="S",
+                   help="wait at most S seconds for each model to answer in its chosen runtime (default: 900)")
     p.add_argument("--url", help="a running app instead of launching one (give --pid for CPU and RSS)")
     p.add_argument("--pid", type=int, help="the running app's process id")
     p.add_argument("--app", type=Path, default=ROOT / "app.py", help="the app to launch (default: this repository's)")
