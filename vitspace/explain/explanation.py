@@ -5,6 +5,7 @@ PyTorch until Classify's fastest exact runtime is chosen); concurrent callers' i
 vitspace.classify.batching). A model distilled from one in the registry (`ModelSpec.teacher`)
 shows that teacher's answer beside its own.
 """
+import functools
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,10 +80,16 @@ def _head_answer(name: str, logits: torch.Tensor, labels: Sequence[str]) -> Head
     return HeadAnswer(name, [(labels[i], round(s, 6)) for s, i in zip(scores.tolist(), idx.tolist())])
 
 
+@functools.lru_cache(maxsize=16)
+def _black_white(clf: Classifier) -> tuple[torch.Tensor, torch.Tensor]:
+    """A black and a white pixel through the model's own preprocessing, each (3, 1, 1): once per model."""
+    return tuple(clf.preprocess([Image.new("RGB", (8, 8), c)])[0, :, :1, :1] for c in ("black", "white"))
+
+
 def _model_views(clf: Classifier, pixels: torch.Tensor) -> list[Image.Image]:
     """The preprocessed inputs (B, 3, H, W) as images: normalisation undone with the model's own
     preprocessing, read off a black and a white image (any per-channel scale and shift)."""
-    black, white = (clf.preprocess([Image.new("RGB", (8, 8), c)])[0, :, :1, :1] for c in ("black", "white"))
+    black, white = _black_white(clf)
     rgb = ((pixels.float() - black) / (white - black)).clamp(0, 1)
     return [Image.fromarray(a) for a in (rgb * 255).round().byte().permute(0, 2, 3, 1).numpy()]
 
