@@ -1,5 +1,5 @@
 """The Benchmark tab's text, built from a report without Gradio or a run."""
-from vitspace.bench.markdown import COLUMNS, result_cells, summary
+from vitspace.bench.markdown import COLUMNS, FASTEST, details, result_cells, summary
 from vitspace.bench.report import Report, Result
 
 MACHINE = {"cpu": "AMD EPYC", "cores": 2, "threads": 1, "torch": "2.14.1", "quantized_engine": "x86"}
@@ -16,17 +16,27 @@ PEER = Result("mobile-tutorial-qnnpack", "torch.jit", True, 1, 4.0, 4.4, 4.1, 24
 SKIPPED = Result("openvino-int8", "openvino", True, 1, status="skipped", note="openvino is not installed")
 
 
-def test_result_cells_follow_the_columns_with_the_speed_up():
+def test_result_cells_show_the_figures_first_each_at_its_precision_with_the_speed_up():
     rows = result_cells(_report(EAGER, PEER, SKIPPED))
     assert [len(r) for r in rows] == [len(COLUMNS)] * 3
     assert dict(zip(COLUMNS, rows[1])) == {
-        "variant": "mobile-tutorial-qnnpack", "runtime": "torch.jit", "peer": True, "batch": 1, "status": "ok",
-        "p50_ms": "4", "p90_ms": "4.4", "mean_ms": "4.1", "images_per_s": "243.9", "speedup": "0.5", "size_mb": "6",
-        "agreement": "0.980 (500)", "peak_mem_mb": None, "profiler_ms": None, "note": ""}
-    assert COLUMNS["agreement"] == "top-1 agreement (images)"
-    assert rows[0][list(COLUMNS).index("agreement")] == "1.000"  # a report saved before the count was kept
-    assert rows[2][:5] == ["openvino-int8", "openvino", True, 1, "skipped"]
-    assert rows[2][-1] == "openvino is not installed"
+        "variant": "mobile-tutorial-qnnpack", "batch": 1, "p50_ms": "4.00", "p90_ms": "4.40", "mean_ms": "4.10",
+        "images_per_s": "243.9", "speedup": "0.50", "size_mb": "6.00", "agreement": "0.980 (500)",
+        "peak_mem_mb": "–", "peer": "peer", "status": "ok"}
+    assert COLUMNS["agreement"] == "agreement (images)" and COLUMNS["p50_ms"] == "p50 ms"
+    assert dict(zip(COLUMNS, rows[0]))["agreement"] == "1.000"  # a report saved before the count was kept
+    assert dict(zip(COLUMNS, rows[0]))["status"] == FASTEST  # vitspace's fastest variant that passes the gate
+    assert dict(zip(COLUMNS, rows[2])) == {
+        "variant": "openvino-int8", "batch": 1, "p50_ms": "–", "p90_ms": "–", "mean_ms": "–", "images_per_s": "–",
+        "speedup": "–", "size_mb": "–", "agreement": "–", "peak_mem_mb": "–", "peer": "peer", "status": "skipped"}
+
+
+def test_the_long_fields_are_in_the_details():
+    table = details(_report(EAGER, PEER, SKIPPED)).splitlines()
+    assert table[:2] == ["| variant | batch | runtime | profiler ms | note |", "|---|---|---|---|---|"]
+    assert table[2:] == ["| eager-fp32 | 1 | torch | – |  |", "| mobile-tutorial-qnnpack | 1 | torch.jit | – |  |",
+                         "| openvino-int8 | 1 | openvino | – | openvino is not installed |"]
+    assert details(_report()) == ""
 
 
 def test_summary_of_a_run_measured_now_and_of_one_read_back():

@@ -4,7 +4,7 @@ from pathlib import Path
 
 from vitspace.compress.fidelity import Fidelity
 from vitspace.compress.manifest import FileEntry, Manifest
-from vitspace.compress.report import COLUMNS, downloads, file_cells, summary, usage
+from vitspace.compress.report import COLUMNS, FAST_PATH, details, downloads, file_cells, summary, usage
 from vitspace.export import usage_snippet
 
 
@@ -22,13 +22,25 @@ PTE = FileEntry("model.pte", "executorch", "executorch.runtime (XNNPACK)", "fp32
                 reason="executorch is not installed")
 
 
-def test_file_cells_follow_the_columns_floats_to_four_digits():
-    rows = file_cells(_manifest(FP32, IR))
-    assert [len(r) for r in rows] == [len(COLUMNS)] * 2
+def test_file_cells_show_the_figures_first_each_at_its_precision():
+    rows = file_cells(_manifest(FP32, IR, PTE))
+    assert [len(r) for r in rows] == [len(COLUMNS)] * 3
+    assert list(COLUMNS.values()) == ["file", "MB", "× smaller", "agreement", "gate", "ms", "max |Δlogit|",
+                                      "accuracy"]  # short headers, units in them
     assert dict(zip(COLUMNS, rows[1])) == {
-        "file": "model-int8.xml", "format": "openvino-ir", "runtime": "openvino (CPU)", "status": "ok",
-        "size_mb": "5.5", "times_smaller": "4", "top1_agreement": "0.9", "gate": "fail",
-        "max_abs_logit_diff": "0.1235", "accuracy": "0.8", "passes": "nncf", "notes": ""}
+        "file": "model-int8.xml", "size_mb": "5.50", "times_smaller": "4.00", "top1_agreement": "0.900",
+        "gate": "✗ FAIL", "latency_ms": "–", "max_abs_logit_diff": "0.123", "accuracy": "0.800"}
+    assert rows[0][list(COLUMNS).index("gate")] == "✓ pass"
+    assert rows[2] == ["model.pte", "–", "–", "–", "skipped", "–", "–", "–"]  # not built: its status in the gate
+
+
+def test_the_long_fields_are_in_the_details():
+    table = details(_manifest(FP32, IR, PTE)).splitlines()
+    assert table[:2] == ["| file | status | format | runtime | passes | notes |", "|---|---|---|---|---|---|"]
+    assert table[3] == "| model-int8.xml | ok | openvino-ir | openvino (CPU) | nncf |  |"
+    assert table[4] == ("| model.pte | skipped | executorch | executorch.runtime (XNNPACK) |  | executorch is not "
+                        "installed |")
+    assert details(_manifest()) == ""
 
 
 def test_the_fastest_passing_file_is_marked_as_the_fast_path_and_old_manifests_mark_none():
@@ -36,14 +48,17 @@ def test_the_fastest_passing_file_is_marked_as_the_fast_path_and_old_manifests_m
     slower = dataclasses.replace(IR, gate="pass", latency_ms=20.0)
     failing = dataclasses.replace(IR, file="model-int8.onnx", latency_ms=None, gate="fail")
     manifest = dataclasses.replace(_manifest(slower, fast, failing), timing={"warmup": 3, "calls": 5})
-    notes = [dict(zip(COLUMNS, row))["notes"] for row in file_cells(manifest)]
-    assert notes == ["", "fast path: the fastest file that passed, 12.3 ms (median of 5 calls).", ""]
+    rows = [dict(zip(COLUMNS, row)) for row in file_cells(manifest)]
+    assert [(r["gate"], r["latency_ms"]) for r in rows] == [("✓ pass", "20.00"), (FAST_PATH, "12.35"),
+                                                            ("✗ FAIL", "–")]
+    assert "| fast path: the fastest file that passed, 12.3 ms (median of 5 calls). |" in details(manifest)
     data = manifest.to_dict()
     del data["timing"]
     for f in data["files"]:
         del f["latency_ms"]  # as saved before builds timed their files
     old = Manifest.from_dict(data)
     assert old.fastest() is None and old.timing == {} and all("fast path" not in r["notes"] for r in old.rows())
+    assert FAST_PATH not in [dict(zip(COLUMNS, row))["gate"] for row in file_cells(old)]
 
 
 def test_downloads_are_the_built_files_with_the_files_beside_them():

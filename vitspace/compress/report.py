@@ -2,24 +2,49 @@
 from pathlib import Path
 
 from ..export import VARIANTS, files_of, usage_snippet
-from ..util.table import cells
+from ..util.table import cells, markdown_table
 from .manifest import FileEntry, Manifest
 
-__all__ = ["COLUMNS", "file_cells", "downloads", "summary", "usage"]
+__all__ = ["COLUMNS", "DETAILS", "FAST_PATH", "file_cells", "details", "downloads", "summary", "usage"]
 
-# Manifest.rows() key -> column header, in the table's order
-COLUMNS = {"file": "file", "format": "format", "runtime": "runtime", "status": "status", "size_mb": "MB",
-           "times_smaller": "x smaller", "top1_agreement": "top-1 agreement", "gate": "fidelity gate",
-           "max_abs_logit_diff": "max |dlogit|", "accuracy": "accuracy", "passes": "passes", "notes": "notes"}
+# The figures first: Manifest.rows() key -> short column header with its unit, in the table's order. The gate
+# column also marks the fast path's file (FAST_PATH) and says "skipped" or "failed" for a file not built.
+COLUMNS = {"file": "file", "size_mb": "MB", "times_smaller": "× smaller", "top1_agreement": "agreement",
+           "gate": "gate", "latency_ms": "ms", "max_abs_logit_diff": "max |Δlogit|", "accuracy": "accuracy"}
+# the long fields, in a table of their own
+DETAILS = {"file": "file", "status": "status", "format": "format", "runtime": "runtime", "passes": "passes",
+           "notes": "notes"}
+# each figure's decimal places (None: three significant digits, for figures that span magnitudes)
+_DECIMALS = {"size_mb": 2, "times_smaller": 2, "top1_agreement": 3, "accuracy": 3, "latency_ms": 2,
+             "max_abs_logit_diff": None}
+FAST_PATH = "✓ pass, fast path"
+_GATE = {"pass": "✓ pass", "fail": "✗ FAIL"}
 
 
 def _built(manifest: Manifest) -> list[FileEntry]:
     return [f for f in manifest.files if f.status == "ok"]
 
 
+def _gate(row: dict, fastest: FileEntry | None) -> str:
+    if row["status"] != "ok":
+        return row["status"]
+    return FAST_PATH if fastest and row["file"] == fastest.file else _GATE.get(row["gate"], row["gate"] or "")
+
+
 def file_cells(manifest: Manifest) -> list[list]:
-    """One row of COLUMNS per file: size, times smaller than fp32.pt, fidelity, passes."""
-    return cells(manifest.rows(), COLUMNS)
+    """One row of COLUMNS per file: size, times smaller than fp32.pt, top-1 agreement with fp32 and the gate's
+    verdict ("✗ FAIL" for a failing file, FAST_PATH for the fastest passing one, the status of a file not built),
+    the build's time per image, logit difference, accuracy. Sizes and times to 2 decimals, agreement and accuracy
+    to 3; "–" where not measured."""
+    fastest, latency = manifest.fastest(), {f.file: f.latency_ms for f in manifest.files}
+    rows = [{**r, "gate": _gate(r, fastest), "latency_ms": latency.get(r["file"])} for r in manifest.rows()]
+    return cells(rows, COLUMNS, _DECIMALS)
+
+
+def details(manifest: Manifest) -> str:
+    """Markdown: the long fields of each file (DETAILS: status, format, runtime, passes, notes)."""
+    rows = manifest.rows()
+    return markdown_table(DETAILS.values(), cells(rows, DETAILS)) if rows else ""
 
 
 def downloads(manifest: Manifest, out: str | Path) -> list[Path]:

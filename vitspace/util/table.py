@@ -1,10 +1,36 @@
-"""Rows of dicts as the cells of a table: the columns a display chose, in its order."""
-from collections.abc import Iterable
+"""Rows of dicts as the cells of a table: the columns a display chose, in its order, each figure at its precision."""
+from collections.abc import Iterable, Mapping
 
-__all__ = ["cells"]
+__all__ = ["cells", "figure", "markdown_table", "DASH"]
+
+DASH = "–"  # a figure that was not measured
 
 
-def cells(rows: Iterable[dict], columns: Iterable[str]) -> list[list]:
-    """One list per row, a cell per column; floats to 4 significant digits, anything else as it is."""
-    columns = list(columns)
-    return [[f"{r[k]:.4g}" if isinstance(r[k], float) else r[k] for k in columns] for r in rows]
+def figure(value, decimals: int | None = None) -> str:
+    """A figure as text: `decimals` fixed places, so that a right-aligned column lines up on the point; None: three
+    significant digits (spans of magnitudes, as logit differences); not measured: a dash. Text stays as it is."""
+    if value is None:
+        return DASH
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return value
+    return f"{value:.{decimals}f}" if decimals is not None else f"{value:.3g}"
+
+
+def cells(rows: Iterable[dict], columns: Iterable[str], decimals: Mapping[str, int | None] | None = None) -> list[list]:
+    """One list per row, a cell per column. A column named in `decimals` is a figure (see `figure`); without it,
+    floats to 4 significant digits and anything else as it is."""
+    columns, decimals = list(columns), decimals or {}
+
+    def cell(r: dict, k: str):
+        if k in decimals:
+            return figure(r[k], decimals[k])
+        return f"{r[k]:.4g}" if isinstance(r[k], float) else r[k]
+    return [[cell(r, k) for k in columns] for r in rows]
+
+
+def markdown_table(headers: Iterable[str], rows: Iterable[Iterable]) -> str:
+    """A Markdown table; a "|" in a cell is escaped, None is an empty cell."""
+    def row(values) -> str:
+        return "| " + " | ".join("" if v is None else str(v).replace("|", "\\|") for v in values) + " |"
+    headers = list(headers)
+    return "\n".join([row(headers), "|" + "---|" * len(headers), *(row(r) for r in rows)])
