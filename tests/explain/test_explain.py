@@ -2,6 +2,7 @@
 
 The command runs as a user would (subprocesses, offline); its three launches run in parallel.
 """
+import dataclasses
 import json
 import os
 import subprocess
@@ -20,6 +21,7 @@ from vitspace.explain import (
     display_image,
     explain,
     figure,
+    figures,
     forward_with_attention,
     rollout,
 )
@@ -174,6 +176,18 @@ def test_figure_puts_deit_maps_side_by_side(ship):
     deit = figure(explain("deit-tiny-cifar10", ship))
     assert vit.height > 256 and deit.height > 256
     assert deit.width > 2 * 256  # two 256-pixel panels
+
+
+def test_figures_of_a_pair_share_one_size_and_scale(ship):
+    """A ViT's figure beside a DeiT's: as wide, the same panel size, though the DeiT has a map more; panels of
+    models with other input sizes drawn at the same width."""
+    vit, deit = explain("vit-tiny-cifar10", ship), explain("deit-tiny-cifar10", ship)
+    a, b = figures([vit, deit])
+    assert a.size == b.size and a.width > 3 * 256  # the input and two maps' places, 256 px each
+    assert figures([None, deit])[0] is None
+    bigger = dataclasses.replace(deit, view=deit.view.resize((224, 224)))  # as a Hub model's view
+    assert figures([vit, bigger])[1].size == a.size
+    assert figure(deit, answers=False).height < figure(deit).height  # the page shows the answers in a table
 
 
 # --- the command -----------------------------------------------------------------------------------

@@ -1,10 +1,12 @@
 """Explanations drawn: the model's view, each token's map over it, a colour bar, and the heads' answers."""
+from collections.abc import Sequence
+
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from .explanation import Explanation, HeadAnswer
 
-__all__ = ["colorize", "display_image", "overlay", "answer_line", "figure"]
+__all__ = ["colorize", "display_image", "overlay", "answer_line", "figure", "figures"]
 
 # viridis at nine points (matplotlib's colour map, perceptually uniform, readable in greyscale)
 _VIRIDIS = np.array([(68, 1, 84), (71, 45, 123), (59, 82, 139), (44, 114, 142), (33, 145, 140),
@@ -84,33 +86,71 @@ def _colour_bar(fig: Image.Image, x: int, y: int, height: int, vmax: float, font
         draw.text((x + width + 7, ty), f"{100 * frac * vmax:.2g}%", fill="black", font=font, anchor=anchor)
 
 
-def figure(e: Explanation, *, min_side: int = 256) -> Image.Image:
-    """The model's view, then each token's map over it, a shared colour bar, and the heads' answers below.
+def _fit(panel: Image.Image, side: int | None) -> Image.Image:
+    """A panel exactly `side` pixels wide (its height in proportion); as it is without a side."""
+    if side is None or panel.width == side:
+        return panel
+    return panel.resize((side, max(1, round(panel.height * side / panel.width))), Image.LANCZOS)
+
+
+def _clip(text: str, width: float, font, measure: ImageDraw.ImageDraw) -> str:
+    """The text, cut with an ellipsis to fit `width` pixels."""
+    while text and measure.textlength(text, font=font) > width:
+        text = text[:-2] + "…"
+    return text
+
+
+def figure(e: Explanation, *, min_side: int = 256, side: int | None = None, slots: int | None = None,
+           answers: bool = True) -> Image.Image:
+    """The model's name, its view, then each token's map over it, a shared colour bar, and the heads' answers below.
 
     Args:
         e: an explanation with its view (explain sets it).
         min_side: small views are enlarged to at least this many pixels a side.
+        side: every panel exactly this many pixels wide (the height in proportion): figures of models with different
+            input sizes, drawn with one side, show their maps at one scale.
+        slots: room for this many token maps (default: the explanation's own); an empty place says that the model
+            has no such token, so that a ViT's figure is as wide as the DeiT's beside it.
+        answers: the heads' answers under the maps (the app shows them in a table instead).
     """
     assert e.view is not None, "figure needs the model's view (explain sets it)"
+    min_side = side or min_side
     vmax = max(float(m.max()) for m in e.maps.values())
-    panels = {f"input {e.view.width}x{e.view.height}": display_image(e.view, min_side)}
-    panels |= {f"{token} token": overlay(e.view, m, vmax=vmax, min_side=min_side) for token, m in e.maps.items()}
+    panels = {f"input {e.view.width}x{e.view.height}": _fit(display_image(e.view, min_side), side)}
+    panels |= {f"{token} token": _fit(overlay(e.view, m, vmax=vmax, min_side=min_side), side)
+               for token, m in e.maps.items()}
+    places = 1 + max(slots or 0, len(e.maps))
     pw, ph = panels[next(iter(panels))].size
-    pad, line_h, font, small = 12, 20, _font(15), _font(13)
+    pad, line_h, title, font, small = 12, 20, _font(17), _font(15), _font(13)
     method = "attention rollout" if e.method == "rollout" else "last layer attention"
-    header, lines = f"{e.model}  ·  {method}, share of attention per patch", _text_lines(e)
+    subheader, lines = f"{method}: share of attention per patch", _text_lines(e) if answers else []
     measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-    text_w = max(measure.textlength(s, font=font) for s in [header, *lines])
-    width = int(max(len(panels) * (pw + pad) + 70, text_w) + 2 * pad)  # 70: the colour bar and its ticks
-    top = pad + 2 * line_h                      # the header line, then panel titles
-    fig = Image.new("RGB", (width, top + ph + pad + len(lines) * line_h + pad), "white")
+    text_w = max((measure.textlength(s, font=font) for s in lines), default=0)
+    width = int(max(places * (pw + pad) + 70, text_w) + 2 * pad)  # 70: the colour bar and its ticks
+    top = pad + 3 * line_h + 4                  # the model's name, the method, then panel titles
+    height = top + ph + pad + (len(lines) * line_h + pad if lines else 0)
+    fig = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(fig)
-    draw.text((pad, pad), header, fill="black", font=font)
-    for i, (title, panel) in enumerate(panels.items()):
+    draw.text((pad, pad), _clip(e.model, width - 2 * pad, title, measure), fill="black", font=title)
+    draw.text((pad, pad + line_h + 4), _clip(subheader, width - 2 * pad, small, measure), fill="dimgray", font=small)
+    for i, (name, panel) in enumerate(panels.items()):
         x = pad + i * (pw + pad)
-        draw.text((x, pad + line_h), title, fill="black", font=font)
+        draw.text((x, pad + 2 * line_h + 4), name, fill="black", font=font)
         fig.paste(panel, (x, top))
-    _colour_bar(fig, pad + len(panels) * (pw + pad), top, ph, vmax, small)
+    for i in range(len(panels), places):  # the tokens this model does not have
+        x = pad + i * (pw + pad)
+        draw.rectangle((x, top, x + pw - 1, top + ph - 1), outline="lightgray")
+        draw.text((x + pw / 2, top + ph / 2), "no distillation token" if "class" in e.maps else "no such token",
+                  fill="gray", font=font, anchor="mm")
+    _colour_bar(fig, pad + places * (pw + pad), top, ph, vmax, small)
     for i, s in enumerate(lines):
         draw.text((pad, top + ph + pad + i * line_h), s, fill="black", font=font)
     return fig
+
+
+def figures(explanations: Sequence[Explanation | None], *, side: int = 256) -> list[Image.Image | None]:
+    """Figures of explanations shown side by side, at one size and scale: panels `side` pixels wide, room for as
+    many token maps in each (a ViT's beside a DeiT's), no answers (the page's heads table holds them). None (a model
+    explained without maps) stays None."""
+    slots = max((len(e.maps) for e in explanations if e), default=1)
+    return [figure(e, side=side, slots=slots, answers=False) if e else None for e in explanations]
