@@ -10,7 +10,7 @@ import sys
 
 __all__ = ["VitspaceError", "ConfigError", "ImageError", "UnknownModelError", "WeightsUnavailableError",
            "UnsupportedModelError", "MissingBackendError", "FastPathUnavailable", "ExplainError", "CardError",
-           "CardMetadataError", "PublishError", "command", "reason"]
+           "CardMetadataError", "PublishError", "CacheLimitError", "DiskFullError", "command", "reason"]
 
 
 class VitspaceError(Exception):
@@ -62,6 +62,14 @@ class CardMetadataError(CardError):
 
 class PublishError(VitspaceError, RuntimeError):
     """Publishing to the Hub failed; the message says why, never with the token."""
+
+
+class CacheLimitError(VitspaceError, OSError):
+    """A build that cannot fit in the build cache, said before it starts; the message says what would let it."""
+
+
+class DiskFullError(VitspaceError, OSError):
+    """A write that failed for lack of space: the build stopped and kept none of its files."""
 
 
 def reason(e: BaseException) -> str:

@@ -5,8 +5,10 @@ the fastest passing file to Classify's fast path under the root the caller names
 The method, after timm's benchmark.py, and the variants are described in `python -m vitspace.bench --help`.
 """
 import json
+import shutil
 import threading
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable
@@ -15,6 +17,7 @@ import numpy as np
 import torch
 
 from ..classify.classifier import get_classifier
+from ..compress import cache
 from ..compress.build import CompressConfig, build_key, compress_cached, weights_identity
 from ..compress.fastest import record_fastest
 from ..compress.fidelity import Probe, ProbeImages, example_images, folder_images
@@ -142,6 +145,7 @@ def _wider_build(build: CompressConfig, root: Path) -> tuple[Path, Manifest] | N
         held = tuple(f.file for f in manifest.files)
         if manifest.model == build.model and set(build.files) <= set(held) and \
                 manifest.build_key == path.parent.name == build_key(replace(build, files=held)):
+            cache.touch(path.parent)
             return path.parent, manifest
     return None
 
@@ -188,15 +192,16 @@ def bench(config: BenchConfig, progress: Callable[[str], None] | None = None,
     images = _agreement_images(config, manifest, clf)
     threads = torch.get_num_threads()
     torch.set_num_threads(config.threads or threads)
-    try:
-        ctx = BenchContext(clf.module, Probe.of(clf.module, clf.preprocess, images), artifacts, manifest,
-                           torch.get_num_threads())
-        results, eta = [], Eta(len(names))
-        for name in names:
-            say(f"{eta.next()} {name}{eta.left()}")
-            results += _measure(BENCH_VARIANTS[name], ctx, config, cancel)
-    finally:
-        torch.set_num_threads(threads)
+    with cache.using(artifacts) if artifacts else nullcontext():  # the build cache keeps the files meanwhile
+        try:
+            ctx = BenchContext(clf.module, Probe.of(clf.module, clf.preprocess, images), artifacts, manifest,
+                               torch.get_num_threads())
+            results, eta = [], Eta(len(names))
+            for name in names:
+                say(f"{eta.next()} {name}{eta.left()}")
+                results += _measure(BENCH_VARIANTS[name], ctx, config, cancel)
+        finally:
+            torch.set_num_threads(threads)
     conf = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(config).items()}
     conf.update(variants=list(names), artifacts=str(artifacts) if artifacts else None, origin=clf.origin)
     return Report(machine_info(ctx.threads), conf, results, round(time.perf_counter() - t0, 1))
@@ -259,7 +264,16 @@ def bench_cached(config: BenchConfig, root: str | Path, progress: Callable[[str]
         write_csv(report, out / "bench.csv")
         write_json(report, out / RESULT)  # last: its presence marks a complete run
         return report
-    return once_on_disk(out / RESULT, lambda: Report.from_dict(json.loads((out / RESULT).read_text())), make)
+    with cache.building(out):  # another process's run of the same key is waited for; a crashed one is not
+        try:
+            result = once_on_disk(out / RESULT, lambda: Report.from_dict(json.loads((out / RESULT).read_text())),
+                                  make)
+        except BaseException:
+            if not (out / RESULT).exists():
+                shutil.rmtree(out, ignore_errors=True)  # a stopped or failed run leaves no folder
+            raise
+        cache.touch(out)
+    return result
 
 
 def latest_report(root: str | Path, model: str) -> dict | None:

@@ -1,3 +1,4 @@
 """Compression: deployable files of a model, each measured against eager fp32 (`build`, `fidelity`), their
 record (`manifest`) and its tables and text for people (`report`), and Classify's fast path, which runs the
-fastest file that passes here, as timed (`fastest`, `fastpath`). `python -m vitspace.compress` is the command."""
+fastest file that passes here, as timed (`fastest`, `fastpath`), and the build cache's disk budget (`cache`).
+`python -m vitspace.compress` is the command; `python -m vitspace.compress.clean` reports and cleans the cache."""

@@ -9,6 +9,8 @@ that fails is recorded as failed with the reason, one whose runtime is not insta
 others still build.
 """
 import json
+import shutil
+import threading
 import time
 import zipfile
 from dataclasses import dataclass, field, replace
@@ -19,7 +21,7 @@ from typing import Callable
 import torch
 
 from ..classify.classifier import Classifier, get_classifier
-from ..errors import ConfigError, reason
+from ..errors import ConfigError, DiskFullError, reason
 from ..export import (
     VARIANTS,
     BuildContext,
@@ -38,12 +40,12 @@ from ..util import atomic
 from ..util.cpuinfo import cpu_record, machine_class
 from ..util.eta import Eta
 from ..util.hashing import config_key, file_digest, stat_identity
-from ..util.once import once_on_disk
+from . import cache
 from .fastest import CALLS, WARMUP, Timer, median_ms, record_fastest
 from .fidelity import Probe, example_images, folder_images, spread
 from .manifest import MANIFEST, FileEntry, Manifest, read_manifest
 
-__all__ = ["CompressConfig", "compress", "compress_cached", "check_config", "build_key", "gate_verdict",
+__all__ = ["CompressConfig", "compress", "compress_cached", "check_config", "build_key", "gate_verdict", "parameters",
            "gate_thresholds", "weights_identity", "zip_build", "versions", "version_of", "GATE_AGREEMENT",
            "GATE_MIN_IMAGES"]
 
@@ -129,10 +131,12 @@ def _build_one(variant: Variant, ctx: BuildContext, out: Path, probe: Probe, min
         if entry.gate == "pass":  # loaded and compiled already: a few more calls order the passing files
             entry.latency_ms = timer(variant.file, run, probe.pixels[0])
     except Exception as e:  # one variant's failure is recorded; the others still build
-        entry.reason, entry.status, entry.gate = reason(e), "failed", None
-        entry.fidelity = entry.size_bytes = entry.sha256 = entry.latency_ms = None  # of no file: it is removed
         for f in variant.files:  # no file that is not known to work, nor a stale one from an earlier build
             (out / f).unlink(missing_ok=True)
+        if cache.is_disk_full(e, out, cache.estimate_bytes(parameters(ctx.model), [variant.file])):
+            raise DiskFullError(_disk_full(variant.file, out)) from e  # the next files would fail alike
+        entry.reason, entry.status, entry.gate = reason(e), "failed", None
+        entry.fidelity = entry.size_bytes = entry.sha256 = entry.latency_ms = None  # of no file: it is removed
         say(f"{variant.file}: failed: {entry.reason}")
     return entry
 
@@ -178,20 +182,42 @@ def gate_verdict(entry: FileEntry, min_images: int | None) -> str | None:
     return "pass" if entry.fidelity.top1_agreement >= GATE_AGREEMENT else "fail"
 
 
+def parameters(module: torch.nn.Module) -> int:
+    """A model's parameter count: what its files' sizes follow (`cache.estimate_bytes`)."""
+    return sum(p.numel() for p in module.parameters())
+
+
+def _disk_full(file: str, out: Path) -> str:
+    return (f"The disk is full: writing {file} failed for lack of space ({cache.size_text(cache.free_bytes(out))} "
+            f"free). The build stopped and kept none of its files; free some space, or lower {cache.ENV} so that "
+            "fewer builds are kept.")
+
+
+def _stopped(cancel: threading.Event | None) -> bool:
+    return cancel is not None and cancel.is_set()
+
+
 def compress(clf: Classifier, config: CompressConfig, progress: Callable[[str], None] | None = None,
-             timer: Timer | None = None) -> Manifest:
+             timer: Timer | None = None, cancel: threading.Event | None = None,
+             done: list[FileEntry] | tuple = ()) -> Manifest:
     """Build every requested file of a loaded model in config.out, measure each in its own runtime, time each
     file that passes the fidelity gate (a few calls: the fastest is the fast path's), and write the folder's
-    manifest.json.
+    manifest.json, last: a folder without one is not a finished build.
 
     Args:
         clf: the model, loaded as config.model and config.pretrained say.
         config: what to build; `check_config` refuses a bad one.
         progress: called with a message before each step, "[i/n] file: ...", with the time left once a file is built.
         timer: times a passing file; None: `median_ms`, a few calls at this process's thread count.
+        cancel: when set, the build stops before its next file; the files built so far stay, and the manifest
+            lists the others as left out.
+        done: the entries of files already built in config.out (a stopped build's), kept as they are.
 
     Returns:
         The manifest, as written.
+
+    Raises:
+        DiskFullError: a write failed for lack of space; no file this call wrote is left, and no manifest.
     """
     check_config(config)
     say = progress or (lambda message: None)
@@ -202,63 +228,136 @@ def compress(clf: Classifier, config: CompressConfig, progress: Callable[[str], 
     calibration = spread(probe.pixels, config.calibration_images)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    min_images, eta, files = GATE_MIN_IMAGES if config.eval_data else None, Eta(len(config.files)), []
-    with quantized_engine(engine):
-        ctx = BuildContext(clf.module, probe.pixels[0], calibration, engine, config.pte_int8)
-        for f in config.files:
-            step = eta.next()
-            files.append(_build_one(VARIANTS[f], ctx, out, probe, min_images, timer or median_ms,
-                                    lambda message, step=step: say(f"{step} {message}"), eta.left()))
-    images = {"source": probe.source, "count": len(probe.pixels), "calibration": len(calibration),
-              **({"folder": str(Path(config.eval_data).resolve())} if config.eval_data else {})}
-    manifest = Manifest(clf.spec.name, config.pretrained, clf.origin, engine, build_key(config), versions(),
-                        list(probe.pixels[0].shape),
-                        images, probe.accuracy(probe.reference), files, gate_thresholds(min_images), cpu_record(),
-                        {"warmup": WARMUP, "calls": CALLS, "batch": 1, "threads": torch.get_num_threads()})
-    atomic.write_text(out / MANIFEST, json.dumps(manifest.to_dict(), indent=2))
+    (out / MANIFEST).unlink(missing_ok=True)  # until the new one: the folder's files are changing
+    built = {f.file: f for f in done}
+    todo = [f for f in config.files if f not in built]
+    min_images, eta, left_out = GATE_MIN_IMAGES if config.eval_data else None, Eta(len(todo)), []
+    try:
+        with quantized_engine(engine):
+            ctx = BuildContext(clf.module, probe.pixels[0], calibration, engine, config.pte_int8)
+            for i, f in enumerate(todo):
+                if _stopped(cancel):
+                    left_out = todo[i:]
+                    say(f"stopped: {', '.join(left_out)} left out")
+                    break
+                step = eta.next()
+                built[f] = _build_one(VARIANTS[f], ctx, out, probe, min_images, timer or median_ms,
+                                      lambda message, step=step: say(f"{step} {message}"), eta.left())
+        images = {"source": probe.source, "count": len(probe.pixels), "calibration": len(calibration),
+                  **({"folder": str(Path(config.eval_data).resolve())} if config.eval_data else {})}
+        manifest = Manifest(clf.spec.name, config.pretrained, clf.origin, engine, build_key(config), versions(),
+                            list(probe.pixels[0].shape), images, probe.accuracy(probe.reference),
+                            [built[f] for f in config.files if f in built], gate_thresholds(min_images),
+                            cpu_record(), {"warmup": WARMUP, "calls": CALLS, "batch": 1,
+                                           "threads": torch.get_num_threads()}, left_out)
+        atomic.write_text(out / MANIFEST, json.dumps(manifest.to_dict(), indent=2))
+    except DiskFullError:
+        _remove(out, todo)
+        raise
+    except OSError as e:
+        if not cache.is_disk_full(e, out):
+            raise
+        _remove(out, todo)
+        raise DiskFullError(_disk_full(MANIFEST, out)) from e
     return manifest
 
 
+def _remove(out: Path, files: list[str]) -> None:
+    for f in files:
+        for name in files_of(f):
+            (out / name).unlink(missing_ok=True)
+
+
+def _finished(out: Path) -> Manifest | None:
+    try:
+        return read_manifest(out)
+    except FileNotFoundError:
+        return None
+
+
 def compress_cached(config: CompressConfig, root: str | Path, progress: Callable[[str], None] | None = None,
-                    timer: Timer | None = None) -> tuple[Path, Manifest]:
-    """`compress` into ROOT/<build key>, once: a build with the same key is reused (the model is not even
-    loaded), and concurrent callers of one key wait for a single build. A new build records its fastest passing
-    file for the fast path in ROOT/fastest.json (`record_fastest`).
+                    timer: Timer | None = None, cancel: threading.Event | None = None) -> tuple[Path, Manifest]:
+    """`compress` into ROOT/<build key>, once: a finished build with the same key is reused (the model is not even
+    loaded), a stopped one is finished (its left-out files built), and concurrent callers of one key, in this
+    process or another, wait for a single build. A new build first makes room in the build cache (`cache.make_room`,
+    from its estimated size), and records its fastest passing file for the fast path in ROOT/fastest.json
+    (`record_fastest`). A build that fails or is interrupted leaves no folder behind.
 
     Args:
         config: what to build; its `out` is ignored.
         root: the build root.
         progress: as for `compress`.
         timer: as for `compress`.
+        cancel: as for `compress`; a stopped build's manifest lists its left-out files.
 
     Returns:
         (the build folder, its manifest).
+
+    Raises:
+        CacheLimitError: the build cannot fit, said before it starts.
+        DiskFullError: as for `compress`; the build's folder is removed.
     """
     check_config(config)
-    out = Path(root) / build_key(config)
-
-    def make() -> Manifest:
-        manifest = compress(get_classifier(config.model, config.pretrained), replace(config, out=out), progress,
-                            timer=timer)
-        fastest = manifest.fastest()
-        if fastest:
-            record_fastest(root, config.model, config.pretrained, variant=fastest.file, p50_ms=fastest.latency_ms,
-                           agreement=fastest.fidelity.top1_agreement, by="build", build=out,
-                           measured={f.file: f.latency_ms for f in manifest.passing() if f.latency_ms is not None})
-        return manifest
-    manifest, _ = once_on_disk(out / MANIFEST, lambda: read_manifest(out), make)
+    root = Path(root)
+    out = root / build_key(config)
+    with cache.building(out):
+        manifest = _finished(out)
+        if manifest is None or manifest.left_out:
+            try:
+                manifest = _build(config, root, out, manifest, progress, timer, cancel)
+            except BaseException:
+                if not (out / MANIFEST).exists():
+                    shutil.rmtree(out, ignore_errors=True)  # no half-build in the cache
+                raise
+            cache.evict(root, keep=[out])  # estimates are estimates: back under the limit
+        cache.touch(out)
     return out, manifest
 
 
+def _build(config: CompressConfig, root: Path, out: Path, stopped: Manifest | None, progress, timer,
+           cancel) -> Manifest:
+    """A new build in out, or the rest of a stopped one, once there is room for it."""
+    clf = get_classifier(config.model, config.pretrained)
+    done = stopped.files if stopped else []
+    if stopped is None:
+        shutil.rmtree(out, ignore_errors=True)  # what a crashed build left
+    for z in out.glob("*.zip"):  # of fewer files than the build will hold
+        z.unlink()
+    todo = [f for f in config.files if f not in {d.file for d in done}]
+    cache.make_room(root, cache.estimate_bytes(parameters(clf.module), todo), keep=[out])
+    manifest = compress(clf, replace(config, out=out), progress, timer=timer, cancel=cancel, done=done)
+    fastest = manifest.fastest()
+    if fastest:
+        try:
+            record_fastest(root, config.model, config.pretrained, variant=fastest.file, p50_ms=fastest.latency_ms,
+                           agreement=fastest.fidelity.top1_agreement, by="build", build=out,
+                           measured={f.file: f.latency_ms for f in manifest.passing() if f.latency_ms is not None})
+        except OSError as e:  # the build is whole; only the fast path's record of it is lost
+            if not cache.is_disk_full(e, root):
+                raise
+    return manifest
+
+
 def zip_build(out: str | Path) -> Path:
-    """The manifest and every built file of a build folder in one zip (written once, atomically)."""
+    """The manifest and every built file of a build folder in one zip (written once, atomically).
+
+    Raises:
+        DiskFullError: no room for the zip; nothing of it is left.
+    """
     out = Path(out)
     manifest = read_manifest(out)
     target = out / f"{manifest.model}-{out.name}.zip"
     if not target.exists():
         names = [MANIFEST] + [name for f in manifest.files if f.status == "ok"
                               for name in files_of(f.file)]
-        with atomic.staged(target) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
-            for name in names:
-                z.write(out / name, name)
+        try:
+            with atomic.staged(target) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as z:
+                for name in names:
+                    z.write(out / name, name)
+        except OSError as e:
+            if not cache.is_disk_full(e, out):
+                raise
+            raise DiskFullError(f"The disk is full: the zip of the build could not be written "
+                                f"({cache.size_text(cache.free_bytes(out))} free); its files are still there to "
+                                "download one by one.") from e
     return target

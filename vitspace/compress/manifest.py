@@ -29,7 +29,7 @@ class FileEntry:
     format: str
     runtime: str
     precision: str
-    status: str                     # "ok", "failed", or "skipped" (its runtime is not installed)
+    status: str                     # "ok", "failed", "skipped" (its runtime is not installed); rows: "left out"
     passes: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     size_bytes: int | None = None   # with companion files (an IR's weights)
@@ -52,6 +52,7 @@ class Manifest:
         versions: the installed versions of the packages a build depends on.
         input_shape: the model's input, (1, 3, H, W).
         eager_accuracy: top-1 of the eager fp32 model on the fidelity images; None when they are unlabelled.
+        left_out: the files a stopped build did not reach; building the same files again builds only these.
     """
     model: str
     pretrained: bool                # False: architecture only, random weights
@@ -66,6 +67,7 @@ class Manifest:
     gate_thresholds: dict = field(default_factory=dict)  # min_agreement, and min_images with an image folder
     cpu: dict = field(default_factory=dict)     # the CPU it was built and measured on, and its precision plan
     timing: dict = field(default_factory=dict)  # how latency_ms was measured: warmup, calls, batch, threads
+    left_out: list[str] = field(default_factory=list)  # files asked for but not built: the build was stopped
 
     def to_dict(self) -> dict:
         """The manifest as JSON data."""
@@ -109,12 +111,14 @@ class Manifest:
 
     def rows(self) -> list[dict]:
         """One row per file for a table: size, times smaller than fp32.pt, fidelity, passes, and the fast path
-        (in its notes: the fastest passing file the build timed)."""
+        (in its notes: the fastest passing file the build timed); a stopped build's left-out files last."""
         sizes = {f.file: f.size_bytes for f in self.files if f.size_bytes}
         base = sizes.get("fp32.pt")
         fastest = self.fastest()
         rows = []
-        for f in self.files:
+        left_out = [FileEntry(name, "", "", "", "left out", reason="the build was stopped before this file")
+                    for name in self.left_out]
+        for f in self.files + left_out:
             fid = f.fidelity
             rows.append({
                 "file": f.file, "format": f.format, "runtime": f.runtime, "status": f.status,

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from ..models.tome import apply_tome, name_for
+from ..util import atomic
 from ..util.cpuinfo import precision_plan
 from .capture import capturing
 from .variant import BuildContext, Built, Runner, Variant, register
@@ -75,7 +76,8 @@ def save_int8_x86(model: nn.Module, example: torch.Tensor, calibration: list[tor
     """The model's static int8 program for this CPU (PT2E, batch dynamic) saved at path; the passes that ran."""
     reduce_range = precision_plan().int8_reduce_range
     quantized = quantize_x86(model, example=example, calibration=calibration, reduce_range=reduce_range)
-    torch.export.save(export_batched(quantized, example), str(path))
+    program = export_batched(quantized, example)
+    atomic.through_memory(path, lambda buffer: torch.export.save(program, buffer))  # a full disk: OSError, not abort
     recipe = (f"static, reduce_range: 7-bit activations for a CPU without VNNI, {FLOAT_STEM} in float" if reduce_range
               else "static")
     return ["torch.export.export(dynamic batch)", f"prepare_pt2e(X86InductorQuantizer, {recipe})",
@@ -93,7 +95,8 @@ def _int8_builder(r: int = 0):
 def _fp32_builder(r: int):
     def build(ctx: BuildContext, path: Path) -> Built:
         model = _tome(ctx, r)
-        torch.export.save(export_batched(model, ctx.example), str(path))
+        program = export_batched(model, ctx.example)
+        atomic.through_memory(path, lambda buffer: torch.export.save(program, buffer))
         return Built([*_tome_pass(model), "torch.export.export(dynamic batch)", "torch.export.save"],
                      ["run with torch.compile"])
     return build

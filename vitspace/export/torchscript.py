@@ -5,6 +5,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from ..util import atomic
 from .variant import BuildContext, Built, Runner, Variant, expected_deprecations, register
 
 __all__ = ["to_torchscript", "quantize_int8", "to_mobile", "to_lite", "PORTABLE_PASSES", "xnnpack_enabled"]
@@ -67,7 +68,7 @@ def to_lite(script: torch.jit.ScriptModule, path: Path) -> list[str]:
     """Saved for the lite interpreter; returns notes (the bytecode version mobile runtimes must read)."""
     from torch.jit.mobile import _get_model_bytecode_version
     with expected_deprecations():
-        script._save_for_lite_interpreter(str(path))
+        Path(path).write_bytes(script._save_to_buffer_for_lite_interpreter())  # Python writes: atomic.through_memory
         return [f"lite interpreter bytecode version {_get_model_bytecode_version(str(path))}"]
 
 
@@ -82,19 +83,23 @@ def _mobile(ctx: BuildContext) -> tuple[torch.jit.ScriptModule, list[str], list[
     return ctx.once("mobile", lambda: to_mobile(to_torchscript(_int8_eager(ctx), example=ctx.example, freeze=False)))
 
 
+def _save(script: torch.jit.ScriptModule, path: Path) -> None:
+    atomic.through_memory(path, lambda buffer: torch.jit.save(script, buffer))  # a full disk: OSError, not abort
+
+
 def _build_fp32(ctx: BuildContext, path: Path) -> Built:
-    to_torchscript(ctx.model, example=ctx.example).save(str(path))
+    _save(to_torchscript(ctx.model, example=ctx.example), path)
     return Built(["torch.jit.trace", "torch.jit.freeze"])
 
 
 def _build_int8(ctx: BuildContext, path: Path) -> Built:
-    to_torchscript(_int8_eager(ctx), example=ctx.example).save(str(path))
+    _save(to_torchscript(_int8_eager(ctx), example=ctx.example), path)
     return Built(INT8_TRACE + ["torch.jit.freeze"], [f"quantized engine {ctx.engine}"])
 
 
 def _build_mobile(ctx: BuildContext, path: Path) -> Built:
     module, passes, notes = _mobile(ctx)
-    module.save(str(path))
+    _save(module, path)
     return Built(INT8_TRACE + passes, [f"quantized engine {ctx.engine}"] + notes)
 
 

@@ -1,10 +1,12 @@
 """Files that appear whole or not at all: written under a temporary name, then renamed onto the target."""
+import io
 import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable
 
-__all__ = ["staged", "staged_files", "write_text", "write_bytes", "TMP_PREFIX"]
+__all__ = ["staged", "staged_files", "write_text", "write_bytes", "through_memory", "TMP_PREFIX"]
 
 TMP_PREFIX = ".tmp-"    # staging folders beside the target, gone when the write ends
 
@@ -43,3 +45,13 @@ def write_bytes(path: str | Path, data: bytes) -> None:
     """Write bytes at `path` atomically: readers see the old file or the whole new one."""
     with staged(path) as tmp:
         tmp.write_bytes(data)
+
+
+def through_memory(path: str | Path, save: Callable[[io.BytesIO], object]) -> None:
+    """save(buffer), then the buffer written at `path` by Python. For torch's native file writers (torch.jit's,
+    torch.export's): when the disk fills under them they end the whole process (a C++ exception thrown while one
+    unwinds: std::terminate), where Python's write raises OSError (ENOSPC), which a build turns into a sentence. A
+    TorchScript file written so names its archive "archive" instead of after the file."""
+    buffer = io.BytesIO()
+    save(buffer)
+    Path(path).write_bytes(buffer.getbuffer())
