@@ -1,6 +1,7 @@
 """The Benchmark tab's text, built from a report without Gradio or a run."""
-from vitspace.bench.markdown import COLUMNS, FASTEST, details, result_cells, summary
+from vitspace.bench.markdown import COLUMNS, FASTEST, details, result_cells, result_table, summary
 from vitspace.bench.report import Report, Result
+from vitspace.util.table import FAILURE, PICK
 
 MACHINE = {"cpu": "AMD EPYC", "cores": 2, "threads": 1, "torch": "2.14.1", "quantized_engine": "x86"}
 CONFIG = {"model": "vit-tiny-cifar10", "warmup": 5, "reps": 20}
@@ -29,6 +30,15 @@ def test_result_cells_show_the_figures_first_each_at_its_precision_with_the_spee
     assert dict(zip(COLUMNS, rows[2])) == {
         "variant": "openvino-int8", "batch": 1, "p50_ms": "–", "p90_ms": "–", "mean_ms": "–", "images_per_s": "–",
         "speedup": "–", "size_mb": "–", "agreement": "–", "peak_mem_mb": "–", "peer": "peer", "status": "skipped"}
+
+
+def test_the_table_picks_out_the_fastest_passing_variant_and_marks_agreement_below_the_gate():
+    import gradio as gr
+    table = result_table(_report(EAGER, PEER, SKIPPED))
+    styles = gr.Dataframe(interactive=False).postprocess(table).metadata["styling"]  # as the page shows it
+    assert all(PICK in s for s in styles[0]) and not any(PICK in s for s in styles[1] + styles[2])  # eager fp32's row
+    assert [(i, j) for i, r in enumerate(styles) for j, s in enumerate(r) if FAILURE in s] == [
+        (1, list(COLUMNS).index("agreement"))]  # the peer's 0.980
 
 
 def test_the_long_fields_are_in_the_details():

@@ -4,8 +4,24 @@ from pathlib import Path
 
 from vitspace.compress.fidelity import Fidelity
 from vitspace.compress.manifest import FileEntry, Manifest
-from vitspace.compress.report import COLUMNS, FAST_PATH, details, downloads, file_cells, summary, usage
+from vitspace.compress.report import (
+    COLUMNS,
+    FAST_PATH,
+    details,
+    downloads,
+    file_cells,
+    file_table,
+    summary,
+    usage,
+)
 from vitspace.export import usage_snippet
+from vitspace.util.table import FAILURE, PICK
+
+
+def page_styles(table) -> list[list[str]]:
+    """Each cell's CSS as a Gradio Dataframe shows the table."""
+    import gradio as gr
+    return gr.Dataframe(interactive=False).postprocess(table).metadata["styling"]
 
 
 def _manifest(*files: FileEntry) -> Manifest:
@@ -59,6 +75,9 @@ def test_the_fastest_passing_file_is_marked_as_the_fast_path_and_old_manifests_m
     old = Manifest.from_dict(data)
     assert old.fastest() is None and old.timing == {} and all("fast path" not in r["notes"] for r in old.rows())
     assert FAST_PATH not in [dict(zip(COLUMNS, row))["gate"] for row in file_cells(old)]
+    styles = page_styles(file_table(manifest))  # the fast path's row picked out, the failure in red
+    assert [PICK in s for s in styles[1]] == [True] * len(COLUMNS) and not any(PICK in s for s in styles[0])
+    assert FAILURE in styles[2][list(COLUMNS).index("gate")] and sum(FAILURE in s for r in styles for s in r) == 1
 
 
 def test_downloads_are_the_built_files_with_the_files_beside_them():

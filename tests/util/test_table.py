@@ -1,4 +1,4 @@
-from vitspace.util.table import DASH, cells, figure, markdown_table
+from vitspace.util.table import DASH, FAILURE, PICK, RIGHT, cell_styles, cells, figure, markdown_table, styled
 
 
 def test_cells_follow_the_columns_and_shorten_only_floats():
@@ -16,3 +16,14 @@ def test_figures_at_fixed_decimals_line_up_and_a_dash_where_none_was_measured():
 
 def test_markdown_table_escapes_pipes():
     assert markdown_table(["a", "b"], [["x|y", None]]) == "| a | b |\n|---|---|\n| x\\|y |  |"
+
+
+def test_cell_styles_right_align_the_figures_and_mark_the_pick_and_the_failures():
+    rows = [["a", "1.00", "ok"], ["b", "2.00", "failed"]]
+    assert cell_styles(rows) == [["", RIGHT, RIGHT], ["", RIGHT, RIGHT]]
+    marked = cell_styles(rows, picked=[0], failed=[(1, 2)])
+    assert marked[0] == [PICK, f"{RIGHT}; {PICK}", f"{RIGHT}; {PICK}"]
+    assert marked[1] == ["", RIGHT, f"{RIGHT}; {FAILURE}"]
+    table = styled(["name", "ms", "status"], rows, picked=[0], failed=[(1, 2)])
+    assert table.data.values.tolist() == rows and PICK.split(";")[0] in table.to_html()
+    assert styled(["name"], []).data.empty

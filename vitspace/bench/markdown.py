@@ -1,9 +1,10 @@
 """A benchmark for people: its results as table cells, the long fields apart, and a Markdown line on the machine and
 the method."""
-from ..util.table import DASH, cells, markdown_table
+from ..compress.build import GATE_AGREEMENT
+from ..util.table import DASH, cells, markdown_table, styled
 from .report import Report, agreement_text
 
-__all__ = ["COLUMNS", "DETAILS", "FASTEST", "result_cells", "details", "summary"]
+__all__ = ["COLUMNS", "DETAILS", "FASTEST", "result_cells", "result_table", "details", "summary"]
 
 # The figures first: Report.rows() key -> short column header with its unit, in the table's order. The status
 # column also marks vitspace's fastest variant that passes the fidelity gate (FASTEST) at each batch size.
@@ -32,6 +33,17 @@ def result_cells(report: Report) -> list[list]:
     rows = [{**r, "agreement": agreement_text(r) if r["agreement"] is not None else DASH,
              "peer": "peer" if r["peer"] else "", "status": _status(report, r)} for r in report.rows()]
     return cells(rows, COLUMNS, _DECIMALS)
+
+
+def result_table(report: Report):
+    """result_cells as a styled table (util.table.styled): the figures right-aligned, vitspace's fastest passing
+    variant picked out, an agreement below the fidelity gate and a failed run in red."""
+    rows, col = result_cells(report), list(COLUMNS).index
+    failed = [(i, col("status")) for i, r in enumerate(report.rows()) if r["status"] == "failed"]
+    failed += [(i, col("agreement")) for i, r in enumerate(report.rows())
+               if r["agreement"] is not None and r["agreement"] < GATE_AGREEMENT]
+    return styled(COLUMNS.values(), rows, picked=[i for i, r in enumerate(rows) if r[col("status")] == FASTEST],
+                  failed=failed)
 
 
 def details(report: Report) -> str:

@@ -2,10 +2,10 @@
 from pathlib import Path
 
 from ..export import VARIANTS, files_of, usage_snippet
-from ..util.table import cells, markdown_table
+from ..util.table import cells, markdown_table, styled
 from .manifest import FileEntry, Manifest
 
-__all__ = ["COLUMNS", "DETAILS", "FAST_PATH", "file_cells", "details", "downloads", "summary", "usage"]
+__all__ = ["COLUMNS", "DETAILS", "FAST_PATH", "file_cells", "file_table", "details", "downloads", "summary", "usage"]
 
 # The figures first: Manifest.rows() key -> short column header with its unit, in the table's order. The gate
 # column also marks the fast path's file (FAST_PATH) and says "skipped" or "failed" for a file not built.
@@ -39,6 +39,14 @@ def file_cells(manifest: Manifest) -> list[list]:
     fastest, latency = manifest.fastest(), {f.file: f.latency_ms for f in manifest.files}
     rows = [{**r, "gate": _gate(r, fastest), "latency_ms": latency.get(r["file"])} for r in manifest.rows()]
     return cells(rows, COLUMNS, _DECIMALS)
+
+
+def file_table(manifest: Manifest):
+    """file_cells as a styled table (util.table.styled): the figures right-aligned, the fast path's file picked out,
+    a gate failure or a file that failed to build in red."""
+    rows, gate = file_cells(manifest), list(COLUMNS).index("gate")
+    return styled(COLUMNS.values(), rows, picked=[i for i, r in enumerate(rows) if r[gate] == FAST_PATH],
+                  failed=[(i, gate) for i, r in enumerate(rows) if r[gate] in (_GATE["fail"], "failed")])
 
 
 def details(manifest: Manifest) -> str:
