@@ -121,21 +121,22 @@ def figure(e: Explanation, *, min_side: int = 256, side: int | None = None, slot
                for token, m in e.maps.items()}
     places = 1 + max(slots or 0, len(e.maps))
     pw, ph = panels[next(iter(panels))].size
-    pad, line_h, title, font, small = 12, 20, _font(17), _font(15), _font(13)
+    # the name and titles large enough to read where the figure is drawn at a third of its size (a phone)
+    pad, line_h, title, font, small = 12, 24, _font(26), _font(18), _font(13)
     method = "attention rollout" if e.method == "rollout" else "last layer attention"
     subheader, lines = f"{method}: share of attention per patch", _text_lines(e) if answers else []
     measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     text_w = max((measure.textlength(s, font=font) for s in lines), default=0)
     width = int(max(places * (pw + pad) + 70, text_w) + 2 * pad)  # 70: the colour bar and its ticks
-    top = pad + 3 * line_h + 4                  # the model's name, the method, then panel titles
+    top = pad + 32 + 22 + 26                    # the model's name, the method, then panel titles
     height = top + ph + pad + (len(lines) * line_h + pad if lines else 0)
     fig = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(fig)
     draw.text((pad, pad), _clip(e.model, width - 2 * pad, title, measure), fill="black", font=title)
-    draw.text((pad, pad + line_h + 4), _clip(subheader, width - 2 * pad, small, measure), fill="dimgray", font=small)
+    draw.text((pad, pad + 32), _clip(subheader, width - 2 * pad, font, measure), fill="dimgray", font=font)
     for i, (name, panel) in enumerate(panels.items()):
         x = pad + i * (pw + pad)
-        draw.text((x, pad + 2 * line_h + 4), name, fill="black", font=font)
+        draw.text((x, pad + 32 + 24), name, fill="black", font=font)
         fig.paste(panel, (x, top))
     for i in range(len(panels), places):  # the tokens this model does not have
         x = pad + i * (pw + pad)
