@@ -31,6 +31,7 @@ from vitspace.classify import report as classify_md
 from vitspace.classify.classifier import MAX_BATCH
 from vitspace.classify.process import limit_malloc_arenas
 from vitspace.compress import build as vc
+from vitspace.compress import cache as vcache
 from vitspace.compress import report as compress_md
 from vitspace.explain.report import heads_table
 from vitspace.export import VARIANTS, default_files
@@ -64,6 +65,7 @@ NO_MODEL = "Choose a model, or type a Hugging Face Hub id (owner/name) or a fold
 BENCH_DEFAULT = ["eager-fp32", "eager-bf16", "int8.pt", "model-int8.pte", "model-int8-x86.pt2", "model-int8.onnx",
                  "mobile-tutorial-qnnpack", "openvino-bf16", "openvino-int8"]
 _benches: dict[str, threading.Event] = {}  # session -> cancel flag of its running benchmark
+_builds: dict[str, threading.Event] = {}   # session -> stop flag of its running build
 # Gradio marks an event's outputs with a bare "Error" badge; the toast beside it already says what failed and why
 CSS = ('[data-testid="status-tracker"] .error { display: none; }'
        # small images (CIFAR-10 is 32x32) fill their box with visible pixels; the model still gets its own input
@@ -102,20 +104,24 @@ class Label(gr.Label):
 
 def handled(what: str):
     """A handler whose failures reach the user as one sentence: the library's own message for its errors;
-    for anything else, what failed and what to try, with the traceback in the server log."""
+    for anything else, what failed and what to try, with the traceback in the server log. Gradio prints no
+    traceback for the sentences: a bad upload is the visitor's, not the server's, and a Space's log that took 40
+    lines for each would grow for weeks."""
     def wrap(fn):
         @functools.wraps(fn)
         def run(*args, **kwargs):
             try:
                 return fn(*args, **kwargs)
-            except gr.Error:
+            except gr.Error as e:
+                e.print_exception = False
                 raise
             except vs.VitspaceError as e:
-                raise gr.Error(str(e), title=f"{what} failed") from None
+                raise gr.Error(str(e), title=f"{what} failed", print_exception=False) from None
             except Exception as e:
-                log.exception("%s failed", what)
+                log.exception("%s failed", what)  # the traceback, once
                 raise gr.Error(f"{what} failed unexpectedly ({type(e).__name__}). Try again, or with other "
-                               "settings; the server log has the details.", title=f"{what} failed") from None
+                               "settings; the server log has the details.", title=f"{what} failed",
+                               print_exception=False) from None
         return run
     return wrap
 
@@ -174,6 +180,20 @@ def _bench_stoppable(config: vb.BenchConfig, session: str, say) -> tuple:
         _benches.pop(session, None)
 
 
+def _build_stoppable(config: vc.CompressConfig, session: str, say) -> tuple:
+    """compress_cached, which the Stop button of the same session stops before its next file."""
+    stop = _builds.setdefault(session, threading.Event())
+    stop.clear()
+    try:
+        return vc.compress_cached(config, BUILDS, progress=say, cancel=stop)
+    finally:
+        _builds.pop(session, None)
+
+
+def _cache_line() -> str:
+    return vcache.usage(BUILDS).line()
+
+
 def _plot_frames(rows: list[dict]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The plots' data from the measured rows: the smallest batch's, and those with both a size and an agreement."""
     ok = pd.DataFrame([r for r in rows if r["status"] == "ok"] or None, columns=list(bench_md.COLUMNS))
@@ -220,19 +240,21 @@ def on_change(image, model_a, model_b, random_weights, fast, method, progress=gr
 
 
 @handled("Building the files")
-def on_build(model: str, formats: list[str], engine: str, random_weights: bool,
+def on_build(model: str, formats: list[str], engine: str, random_weights: bool, request: gr.Request,
              progress=gr.Progress(track_tqdm=True)):
     if not formats:
         raise gr.Error("Choose at least one format.")
     model = _model(model)
     _download([model], not random_weights)
     config = vc.CompressConfig(model, BUILDS, tuple(formats), engine, pretrained=not random_weights)
-    out, manifest = vc.compress_cached(config, BUILDS, progress=_stepper(progress, 2 * len(formats) + 1))
-    files = [str(p) for p in compress_md.downloads(manifest, out)]
-    files += [str(vc.zip_build(out))] if files else []
+    out, manifest = _build_stoppable(config, request.session_hash, _stepper(progress, 2 * len(formats) + 1))
+    with vcache.using(out):
+        files = [str(p) for p in compress_md.downloads(manifest, out)]
+        files += [str(vc.zip_build(out))] if files else []
+    vcache.evict(BUILDS, keep=[out])  # the zip counts too
     return (compress_md.file_cells(manifest), files,
             f"{compress_md.summary(manifest)}\n\n{weights_line({manifest.model: manifest.origin})}",
-            compress_md.usage(manifest), (model, str(out)))
+            compress_md.usage(manifest), (model, str(out)), _cache_line())
 
 
 @handled("The benchmark")
@@ -261,22 +283,37 @@ def on_stop_benchmark(request: gr.Request):
         _benches[request.session_hash].set()
 
 
+@handled("Stopping the build")
+def on_stop_build(request: gr.Request):
+    if request.session_hash in _builds:
+        _builds[request.session_hash].set()
+
+
+def _last_build(last_build, what: str) -> tuple[str, Path]:
+    """The session's last build, (model, folder), still in the build cache."""
+    if not last_build:
+        raise gr.Error(f"Build files in the Compress tab first: {what}.")
+    model, build = last_build
+    if not vcache.finished(build):
+        raise gr.Error("The last build was removed from the build cache to make room for newer ones: build it "
+                       "again in the Compress tab (its files are built again, or found if another visitor has).")
+    vcache.touch(build)
+    return model, Path(build)
+
+
 @handled("Rendering the card")
 def on_card(last_build):
-    if not last_build:
-        raise gr.Error("Build files in the Compress tab first: the card describes them.")
-    model, build = last_build
+    model, build = _last_build(last_build, "the card describes them")
     return _card_page(*vcard.card_preview(model, build, benchmark=vb.latest_report(BUILDS, model)))
 
 
 def _publish(last_build, repo_id: str, private: bool, files: list[str], want_pr: bool, token: str, progress) -> str:
-    if not last_build:
-        raise gr.Error("Build files in the Compress tab first: publishing sends them with their card.")
+    model, build = _last_build(last_build, "publishing sends them with their card")
     if not files:
         raise gr.Error("Choose at least one file to publish.")
-    model, build = last_build
-    result = signin.publish_from_page(model, Path(build), repo_id, token=token, private=private, files=tuple(files),
-                                      want_pr=want_pr, progress=_stepper(progress, 8))
+    with vcache.using(build):  # the build cache keeps it while it uploads
+        result = signin.publish_from_page(model, build, repo_id, token=token, private=private, files=tuple(files),
+                                          want_pr=want_pr, progress=_stepper(progress, 8))
     return signin.result_markdown(result)
 
 
@@ -368,7 +405,10 @@ def compress_tab(choices: list[tuple[str, str]], model: str) -> gr.State:
                                  label="int8 engine (auto: x86 on x86-64, qnnpack on ARM)")
             random_weights = gr.Checkbox(False, label="Architecture only (random weights)")
         formats = gr.CheckboxGroup(list(VARIANTS), value=list(default_files()), label="Files")
-        run = gr.Button("Build", variant="primary")
+        with gr.Row():
+            run = gr.Button("Build", variant="primary")
+            stop = gr.Button("Stop", variant="stop", elem_id="compress-stop")
+        cache_line = gr.Markdown(_cache_line, elem_id="compress-cache")  # read again at each page load
         about = gr.Markdown(elem_id="compress-about")
         table = gr.Dataframe(headers=list(compress_md.COLUMNS.values()), elem_id="compress-table", wrap=True,
                              label="Files: size, times smaller than fp32.pt, fidelity")
@@ -377,8 +417,11 @@ def compress_tab(choices: list[tuple[str, str]], model: str) -> gr.State:
         with gr.Accordion("Usage", open=False):
             snippets = gr.Markdown()
         last_build = gr.State(None)
-    run.click(on_build, [c_model, formats, engine, random_weights], [table, files, about, snippets, last_build],
+    run.click(on_build, [c_model, formats, engine, random_weights],
+              [table, files, about, snippets, last_build, cache_line],
               api_name="compress", concurrency_limit=1)
+    # not queued, so that it runs while the build does; named for API clients (the soak test)
+    stop.click(on_stop_build, None, None, api_name="stop_build", api_visibility="undocumented", queue=False)
     return last_build
 
 
@@ -478,6 +521,8 @@ demo = build_demo()
 
 if __name__ == "__main__":
     limit_malloc_arenas()
+    vcache.sweep(BUILDS)  # what a crash left half-built
+    vcache.evict(BUILDS)  # back under the limit, which may have been lowered
     threading.Thread(target=_warm, args=(vs.default_pair(),), daemon=True).start()
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE).launch(
         max_file_size="25mb", allowed_paths=SERVED, css=CSS, state_session_capacity=SESSIONS,

@@ -126,6 +126,37 @@ def test_benchmark_can_be_stopped(page, app_url, tmp_path):
         page.get_by_text("Benchmark stopped: nothing was saved.").first.wait_for(timeout=120_000)
 
 
+def test_a_build_can_be_stopped_and_keeps_the_files_it_checked(page, app, tmp_path):
+    """Stop in Compress: the build stops before its next file; what it built is listed, checked and downloadable,
+    the rest marked left out, in the table and in the build's manifest."""
+    import json
+    chosen = ("fp32.pt", "int8.pt", "int8-mobile.ptl", "model.onnx")  # a build no other test makes
+    with screenshot_on_failure(page, tmp_path / "compress-stop.png"):
+        open_app(page, app.url)
+        page.get_by_role("tab", name="Compress").click()
+        page.locator("#compress-cache").get_by_text("Build cache:").wait_for(timeout=30_000)
+        for name in VARIANTS:  # the Compress tab's boxes come before the Benchmark tab's
+            box = page.get_by_label(name, exact=True).first
+            box.check() if name in chosen else box.uncheck()
+        page.get_by_role("button", name="Build", exact=True).click()
+        page.get_by_text("[1/4] fp32.pt").first.wait_for(timeout=120_000)
+        page.locator("#compress-stop").click()
+        page.locator("#compress-about").get_by_text("Stopped").wait_for(timeout=300_000)
+        about = page.locator("#compress-about").inner_text()
+        table = page.locator("#compress-table").inner_text()
+        assert "model.onnx" in about and "left out" in table
+        file_link(page, "compress-files", "fp32.pt").wait_for(timeout=30_000)
+        assert "Build cache:" in page.locator("#compress-cache").inner_text()
+        no_bare_error(page)
+    builds = app.home / ".cache" / "vitspace" / "builds"
+    stopped = [m for m in (json.loads(p.read_text()) for p in builds.glob("*/manifest.json")) if m.get("left_out")]
+    assert len(stopped) == 1 and "model.onnx" in stopped[0]["left_out"]
+    built = [f["file"] for f in stopped[0]["files"]]
+    assert built and set(built) | set(stopped[0]["left_out"]) == set(chosen)
+    assert all(f["status"] == "ok" and (builds / stopped[0]["build_key"] / f["file"]).exists()
+               for f in stopped[0]["files"])
+
+
 @pytest.mark.slow
 def test_a_user_classifies_and_compresses_their_own_hub_model(page, hub_app, tmp_path):
     """A Hub id typed into Classify's Model A, then into Compress's Model: fp32.pt and int8.pt, the int8 file

@@ -61,13 +61,16 @@ def downloads(manifest: Manifest, out: str | Path) -> list[Path]:
 
 
 def summary(manifest: Manifest) -> str:
-    """Markdown: the model and its weights, the int8 engine, the fidelity images and gate, the CPU, what failed."""
+    """Markdown: the model and its weights, the int8 engine, the fidelity images and gate, the CPU, what failed, and
+    what a stopped build left out."""
     text = (f"**{manifest.model}** ({manifest.weights_label}), int8 engine `{manifest.engine}`, fidelity on "
             f"{manifest.images['count']} images from {manifest.images['source']}; a file passes the gate with at "
             f"least {manifest.gate_thresholds['min_agreement']:.0%} top-1 agreement with fp32. Built on "
             f"{manifest.cpu['class']}: int8 activations {manifest.cpu['precision']['int8_activations']}.")
     failed = [f"{f.file} {f.status}: {f.reason}" for f in manifest.files if f.status != "ok"]
-    return text + ("\n\nNot built: " + "; ".join(failed) if failed else "")
+    stopped = (f"\n\n**Stopped** before {', '.join(manifest.left_out)}: the files built before the stop are "
+               "checked and ready; build again to add the rest.") if manifest.left_out else ""
+    return text + ("\n\nNot built: " + "; ".join(failed) if failed else "") + stopped
 
 
 def usage(manifest: Manifest) -> str:
