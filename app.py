@@ -29,6 +29,7 @@ from vitspace.card import build as vcard
 from vitspace.card import signin
 from vitspace.classify import report as classify_md
 from vitspace.classify.classifier import MAX_BATCH
+from vitspace.classify.examples import EXAMPLES_DIR, example_set
 from vitspace.classify.process import limit_malloc_arenas
 from vitspace.compress import build as vc
 from vitspace.compress import cache as vcache
@@ -38,8 +39,6 @@ from vitspace.export import VARIANTS, default_files
 from vitspace.models.loading import weights_line, weights_origin
 from vitspace.util.paths import builds_root
 
-EXAMPLES_DIR = Path(__file__).resolve().with_name("examples")
-EXAMPLES = sorted(str(p) for p in EXAMPLES_DIR.glob("*.jpg"))
 TOP_K = 5
 CONCURRENCY = 2  # requests at once per event, unless it says otherwise
 # Classify requests wait together for the inference thread, which runs them in batches: room for one batch
@@ -61,6 +60,11 @@ SERVED = [str(BUILDS), str(EXAMPLES_DIR)]
 log = logging.getLogger("vitspace.app")
 # every model box: the registry's names as suggestions, or a model typed in (vitspace.models.resolve reads each)
 MODEL_INFO = "Pick one, or type a Hugging Face Hub id (owner/name, owner/name@revision) or a folder, then Enter"
+RANDOM_INFO = "random weights: for speed, not answers"
+FILES_LABEL = ("Files: agreement is top-1 agreement with fp32 on the fidelity images; ms, the build's time per "
+               "image on this CPU")
+RESULTS_LABEL = "Results: agreement is top-1 agreement with eager fp32 (on that many images)"
+MAP_WIDTH = 360  # px: two maps side by side need twice this, or they stack
 NO_MODEL = "Choose a model, or type a Hugging Face Hub id (owner/name) or a folder with a saved ViT or DeiT."
 BENCH_DEFAULT = ["eager-fp32", "eager-bf16", "int8.pt", "model-int8.pte", "model-int8-x86.pt2", "model-int8.onnx",
                  "mobile-tutorial-qnnpack", "openvino-bf16", "openvino-int8"]
@@ -70,7 +74,13 @@ _builds: dict[str, threading.Event] = {}   # session -> stop flag of its running
 CSS = ('[data-testid="status-tracker"] .error { display: none; }'
        # small images (CIFAR-10 is 32x32) fill their box with visible pixels; the model still gets its own input
        "#input-image img, #examples img { image-rendering: pixelated; }"
-       "#input-image img { width: 100%; height: 100%; object-fit: contain; }")
+       "#input-image img { width: 100%; height: 100%; object-fit: contain; }"
+       # tables: each header on one line, over its figures (right-aligned, cell by cell); words kept whole; a table
+       # wider than its box (on a phone) scrolls inside it
+       ".figures th, .prose th { white-space: nowrap; }"
+       ".figures th:not(:first-child) .header-content { justify-content: flex-end; }"
+       ".prose th, .prose td { overflow-wrap: normal; word-break: normal; }"
+       ".prose table { display: block; width: max-content; max-width: 100%; overflow-x: auto; border: none; }")
 
 
 class RawImage(gr.Image):
@@ -226,7 +236,13 @@ def on_classify(image, model_a: str, model_b: str, random_weights: bool, fast: b
     a, b = c.predictions
     return (Label(classify_md.confidences(a), label=a.model), Label(classify_md.confidences(b), label=b.model),
             f"{classify_md.summary(c, notes, models)}\n\n{weights_line(origins)}",
-            *(vx.figure(e) if e else None for e in explanations), heads_table(explanations))
+            *vx.figures(explanations), heads_table(explanations))
+
+
+def on_models(model_a, model_b):
+    """The examples that fit the models chosen: CIFAR-10 images for CIFAR-10 models, photos for the others."""
+    label, paths = example_set([model_a or "", model_b or ""])
+    return gr.Dataset(samples=[[str(p)] for p in paths], label=label)
 
 
 def on_change(image, model_a, model_b, random_weights, fast, method, progress=gr.Progress(track_tqdm=True)):
@@ -252,9 +268,9 @@ def on_build(model: str, formats: list[str], engine: str, random_weights: bool, 
         files = [str(p) for p in compress_md.downloads(manifest, out)]
         files += [str(vc.zip_build(out))] if files else []
     vcache.evict(BUILDS, keep=[out])  # the zip counts too
-    return (compress_md.file_cells(manifest), files,
+    return (compress_md.file_table(manifest), files,
             f"{compress_md.summary(manifest)}\n\n{weights_line({manifest.model: manifest.origin})}",
-            compress_md.usage(manifest), (model, str(out)), _cache_line())
+            compress_md.usage(manifest), compress_md.details(manifest), (model, str(out)), _cache_line())
 
 
 @handled("The benchmark")
@@ -273,8 +289,8 @@ def on_benchmark(model: str, variants: list[str], batches: list[str], threads: i
     out = vb.result_dir(config, BUILDS)
     origin = report.config.get("origin")  # None in a report saved before runs recorded it
     about = bench_md.summary(report, cached) + (f"\n\n{weights_line({model: origin})}" if origin else "")
-    return (about, bench_md.result_cells(report), smallest, smallest, tradeoff,
-            [str(out / vb.RESULT), str(out / "bench.csv")])
+    return (about, bench_md.result_table(report), smallest, smallest, tradeoff,
+            [str(out / vb.RESULT), str(out / "bench.csv")], bench_md.details(report))
 
 
 @handled("Stopping the benchmark")
@@ -364,27 +380,32 @@ def classify_tab(choices: list[tuple[str, str]], pair: tuple[str, str]) -> None:
                     model_b = gr.Dropdown(choices, value=pair[1], label="Model B", info=MODEL_INFO,
                                           allow_custom_value=True, elem_id="model-b")
                 with gr.Row():
-                    random_weights = gr.Checkbox(
-                        False, label="Architecture only (random weights: for speed, not answers)")
-                    fast = gr.Checkbox(False, label="Fast CPU path (int8 for x86, compiled; the first use "
-                                                    "builds it: seconds here, minutes for base models)")
+                    random_weights = gr.Checkbox(False, label="Architecture only", info=RANDOM_INFO)
+                    fast = gr.Checkbox(False, label="Fast CPU path", info="int8 for x86, compiled; the first use "
+                                       "builds it: seconds here, minutes for base models")
                 run = gr.Button("Classify", variant="primary")
-                gr.Examples(EXAMPLES, inputs=image, label="Examples (CIFAR-10 test images)", elem_id="examples")
+                # Not cached: an answer depends on the models, weights, path and map chosen, which Gradio's example
+                # cache does not see; a click sets the image, whose change runs the pair (loaded at start-up)
+                label, paths = example_set(pair)
+                examples = gr.Examples([str(p) for p in paths], inputs=image, label=label, elem_id="examples",
+                                       examples_per_page=16)
             with gr.Column():
                 with gr.Row():
                     label_a = Label(num_top_classes=TOP_K, label="Model A", elem_id="label-a")
                     label_b = Label(num_top_classes=TOP_K, label="Model B", elem_id="label-b")
                 summary = gr.Markdown(elem_id="summary")
         with gr.Row():
-            method = gr.Radio([("attention rollout", "rollout"), ("last layer", "last"),
-                               ("off (faster answers, no maps or heads)", "off")], value="rollout",
-                              label="Attention map (class token; DeiT's distillation token beside it)")
+            method = gr.Radio([("attention rollout", "rollout"), ("last layer", "last"), ("off", "off")],
+                              value="rollout", label="Attention map",
+                              info="the class token's; DeiT's distillation token beside it. Off: faster answers, "
+                                   "no maps or heads")
         with gr.Row():
-            # JPEG: a tenth of PNG's encoding time for these figures, their text still crisp
+            # JPEG: a tenth of PNG's encoding time for these figures, their text still crisp. Side by side on a
+            # laptop; each at least MAP_WIDTH wide, so stacked on a phone
             map_a = gr.Image(label="Model A: where it looks", elem_id="map-a", interactive=False, format="jpeg",
-                             show_label=False)
+                             show_label=False, min_width=MAP_WIDTH)
             map_b = gr.Image(label="Model B: where it looks", elem_id="map-b", interactive=False, format="jpeg",
-                             show_label=False)
+                             show_label=False, min_width=MAP_WIDTH)
         heads = gr.Markdown(elem_id="heads")
     inputs = [image, model_a, model_b, random_weights, fast, method]
     outputs = [label_a, label_b, summary, map_a, map_b, heads]
@@ -392,6 +413,8 @@ def classify_tab(choices: list[tuple[str, str]], pair: tuple[str, str]) -> None:
     run.click(on_classify, inputs, outputs, api_name="classify", **batched)
     for trigger in (image.change, model_a.change, model_b.change, random_weights.change, fast.change, method.change):
         trigger(on_change, inputs, outputs, api_name=False, **batched)
+    for box in (model_a, model_b):
+        box.change(on_models, [model_a, model_b], examples.dataset, api_name=False, show_progress="hidden")
 
 
 def compress_tab(choices: list[tuple[str, str]], model: str) -> gr.State:
@@ -402,23 +425,25 @@ def compress_tab(choices: list[tuple[str, str]], model: str) -> gr.State:
             c_model = gr.Dropdown(choices, value=model, label="Model", info=MODEL_INFO, allow_custom_value=True,
                                   elem_id="compress-model")
             engine = gr.Dropdown(["auto", "x86", "onednn", "fbgemm", "qnnpack"], value="auto",
-                                 label="int8 engine (auto: x86 on x86-64, qnnpack on ARM)")
-            random_weights = gr.Checkbox(False, label="Architecture only (random weights)")
+                                 label="int8 engine", info="auto: x86 on x86-64, qnnpack on ARM")
+            random_weights = gr.Checkbox(False, label="Architecture only", info=RANDOM_INFO)
         formats = gr.CheckboxGroup(list(VARIANTS), value=list(default_files()), label="Files")
         with gr.Row():
             run = gr.Button("Build", variant="primary")
             stop = gr.Button("Stop", variant="stop", elem_id="compress-stop")
         cache_line = gr.Markdown(_cache_line, elem_id="compress-cache")  # read again at each page load
         about = gr.Markdown(elem_id="compress-about")
-        table = gr.Dataframe(headers=list(compress_md.COLUMNS.values()), elem_id="compress-table", wrap=True,
-                             label="Files: size, times smaller than fp32.pt, fidelity")
+        table = gr.Dataframe(headers=list(compress_md.COLUMNS.values()), elem_id="compress-table", label=FILES_LABEL,
+                             elem_classes="figures", interactive=False)
+        with gr.Accordion("Details: status, format, runtime, passes, notes", open=False):
+            details = gr.Markdown(elem_id="compress-details", elem_classes="details")
         files = gr.File(label="Downloads (each file, and all as a zip)", file_count="multiple",
                         elem_id="compress-files")
         with gr.Accordion("Usage", open=False):
             snippets = gr.Markdown()
         last_build = gr.State(None)
     run.click(on_build, [c_model, formats, engine, random_weights],
-              [table, files, about, snippets, last_build, cache_line],
+              [table, files, about, snippets, details, last_build, cache_line],
               api_name="compress", concurrency_limit=1)
     # not queued, so that it runs while the build does; named for API clients (the soak test)
     stop.click(on_stop_build, None, None, api_name="stop_build", api_visibility="undocumented", queue=False)
@@ -433,15 +458,17 @@ def benchmark_tab(choices: list[tuple[str, str]], model: str) -> None:
             b_model = gr.Dropdown(choices, value=model, label="Model", info=MODEL_INFO, allow_custom_value=True,
                                   elem_id="bench-model")
             threads = gr.Slider(1, os.cpu_count() or 1, value=os.cpu_count() or 1, step=1, label="Threads")
-            random_weights = gr.Checkbox(False, label="Architecture only (random weights)")
+            random_weights = gr.Checkbox(False, label="Architecture only", info=RANDOM_INFO)
         variants = gr.CheckboxGroup(list(BENCH_VARIANTS), value=BENCH_DEFAULT, label="Variants")
         batches = gr.CheckboxGroup(["1", "8", "32"], value=["1"], label="Batch sizes")
         with gr.Row():
             run = gr.Button("Run benchmark", variant="primary")
             stop = gr.Button("Stop", variant="stop")
         about = gr.Markdown(elem_id="bench-about")
-        table = gr.Dataframe(headers=list(bench_md.COLUMNS.values()), elem_id="bench-table", wrap=True,
-                             label="Results")
+        table = gr.Dataframe(headers=list(bench_md.COLUMNS.values()), elem_id="bench-table", label=RESULTS_LABEL,
+                             elem_classes="figures", interactive=False)
+        with gr.Accordion("Details: runtime, profiler time, notes", open=False):
+            details = gr.Markdown(elem_id="bench-details", elem_classes="details")
         with gr.Row():
             latency = gr.BarPlot(x="variant", y="p50_ms", color="peer", title="p50 latency, smallest batch (ms)",
                                  sort="y", x_label_angle=-40, elem_id="bench-latency")
@@ -451,7 +478,7 @@ def benchmark_tab(choices: list[tuple[str, str]], model: str) -> None:
                                       title="File size (MB) against top-1 agreement with fp32")
         files = gr.File(label="Results (JSON, CSV)", file_count="multiple", elem_id="bench-files")
     run.click(on_benchmark, [b_model, variants, batches, threads, random_weights],
-              [about, table, latency, speedup, tradeoff, files], api_name="bench", concurrency_limit=1)
+              [about, table, latency, speedup, tradeoff, files, details], api_name="bench", concurrency_limit=1)
     stop.click(on_stop_benchmark, None, None, api_name=False, queue=False)
 
 

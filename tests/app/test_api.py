@@ -62,8 +62,10 @@ def test_api_shows_attention_maps_and_deits_two_heads(client):
     for path in (map_a, map_b):
         with Image.open(path) as im:
             assert min(im.size) >= 256  # a 32-pixel image drawn at display size
-    assert "| deit-tiny-cifar10 | class head | ship" in heads and "| deit-tiny-cifar10 | distillation head |" in heads
-    assert "teacher resnet9-cifar10" in heads and "do the heads agree?" in heads
+    vit, deit = heads.split("**deit-tiny-cifar10**")  # a block per model: its heads, its answer, its teacher
+    assert vit.startswith("**vit-tiny-cifar10**") and "| **answer** | ship" in vit and "head" not in vit
+    assert "| class head | ship" in deit and "| distillation head |" in deit and "| teacher resnet9-cifar10" in deit
+    assert "The class and distillation heads agree" in deit or "The class and distillation heads disagree" in deit
 
 
 def test_api_fast_path_answers_as_eager_and_says_which_file_it_ran(client):
@@ -167,17 +169,18 @@ def test_api_caps_upload_size(client, tmp_path):
 
 def test_api_benchmark_measures_and_then_shows_the_saved_run(client):
     args = ("vit-tiny-cifar10", ["eager-fp32", "mobile-tutorial-qnnpack"], ["1", "8"], 1, True)
-    about, table, latency, speedup, tradeoff, files = client.predict(*args, api_name="/bench")
-    rows = table["data"]
-    assert [(r[0], r[3], r[4]) for r in rows] == [("eager-fp32", 1, "ok"), ("eager-fp32", 8, "ok"),
-                                                  ("mobile-tutorial-qnnpack", 1, "ok"),
-                                                  ("mobile-tutorial-qnnpack", 8, "ok")]
-    assert [r[2] for r in rows] == [False, False, True, True]  # the mobile tutorial's recipe is a peer
+    about, table, latency, speedup, tradeoff, files, details = client.predict(*args, api_name="/bench")
+    rows = [dict(zip(table["headers"], r)) for r in table["data"]]
+    assert [(r["variant"], r["batch"], r["status"]) for r in rows] == [
+        ("eager-fp32", 1, "ok, fastest passing"), ("eager-fp32", 8, "ok, fastest passing"),
+        ("mobile-tutorial-qnnpack", 1, "ok"), ("mobile-tutorial-qnnpack", 8, "ok")]
+    assert [r["peer"] for r in rows] == ["", "", "peer", "peer"]  # the mobile tutorial's recipe is a peer
     assert "Measured in" in about and "1 threads" in about
+    assert "| eager-fp32 | 8 | torch eager |" in details  # the long fields apart
     saved = json.loads(Path(next(f for f in files if f.endswith(".json"))).read_text())
-    assert [r["p50_ms"] for r in saved["results"]] == pytest.approx([float(r[5]) for r in rows], rel=1e-3)
+    assert [f"{r['p50_ms']:.2f}" for r in saved["results"]] == [r["p50 ms"] for r in rows]  # to 2 decimals
     again = client.predict(*args, api_name="/bench")
-    assert "Shown again" in again[0] and again[1]["data"] == rows
+    assert "Shown again" in again[0] and again[1]["data"] == table["data"]
     with pytest.raises(AppError, match="Choose at least one variant"):
         client.predict("vit-tiny-cifar10", [], ["1"], 1, True, api_name="/bench")
 

@@ -43,6 +43,7 @@ def test_a_user_walks_every_tab(page, app_url, tmp_path):
             assert page.locator(f"#{elem_id} img").first.evaluate("img => img.naturalWidth") >= 256
         heads = page.locator("#heads").inner_text()
         assert "class head" in heads and "distillation head" in heads and "teacher resnet9-cifar10" in heads
+        assert "heads agree" in heads or "heads disagree" in heads
         page.screenshot(path=str(tmp_path / "classify-attention.png"), full_page=True)
 
         page.get_by_role("tab", name="Compress").click()
@@ -115,7 +116,7 @@ def test_benchmark_can_be_stopped(page, app_url, tmp_path):
     with screenshot_on_failure(page, tmp_path / "bench-stop.png"):
         open_app(page, app_url)
         page.get_by_role("tab", name="Benchmark").click()
-        page.get_by_label("Architecture only (random weights)", exact=True).nth(-1).check()
+        page.get_by_label("Architecture only", exact=True).nth(-1).check()
         page.get_by_label("32", exact=True).check()
         for name in BENCH_VARIANTS:
             box = page.get_by_label(name, exact=True).nth(-1)

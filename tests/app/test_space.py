@@ -71,7 +71,8 @@ def test_space_compresses_the_hub_deit_tiny_from_the_cache(space):
     rows, files, about, *_ = Client(url, verbose=False).predict("deit-tiny", ["int8-mobile.ptl"], "auto", False,
                                                               api_name="/compress")
     assert about.startswith("**deit-tiny** (pretrained)")
-    assert [r[0] for r in rows["data"]] == ["int8-mobile.ptl"] and rows["data"][0][3] == "ok"
+    row = dict(zip(rows["headers"], rows["data"][0]))
+    assert row["file"] == "int8-mobile.ptl" and row["gate"] not in ("failed", "skipped") and float(row["MB"]) > 1
     assert any((home / ".cache" / "vitspace" / "builds").glob("*/int8-mobile.ptl"))
     ptl = next(f for f in files if f.endswith(".ptl"))
     assert _load_for_lite_interpreter(ptl)(torch.rand(1, 3, 224, 224)).shape == (1, 1000)
@@ -89,9 +90,10 @@ def test_app_started_from_another_folder_builds_benchmarks_and_renders_the_card(
             assert a["value"]["label"] == b["value"]["label"] == "dog"
             rows, files, *_ = client.predict("deit-tiny-cifar10", ["int8-mobile.ptl"], "auto", True,
                                              api_name="/compress")
-            assert rows["data"][0][3] == "ok" and Path(files[0]).stat().st_size > 1_000_000
+            row = dict(zip(rows["headers"], rows["data"][0]))
+            assert row["gate"] not in ("failed", "skipped") and Path(files[0]).stat().st_size > 1_000_000
             bench = client.predict("deit-tiny-cifar10", ["eager-fp32"], ["1"], 1, True, api_name="/bench")
-            assert "Measured in" in bench[0] and any(f.endswith(".json") for f in bench[-1])
+            assert "Measured in" in bench[0] and any(f.endswith(".json") for f in bench[5])
             _, body, files = client.predict(api_name="/card")
             assert len(files) == 1, "random weights: the README alone, no training curves"
             assert "int8-mobile.ptl" in body and "deit-tiny-cifar10" in ModelCard.load(files[0]).text
