@@ -12,7 +12,7 @@ from vitspace.compress import build as vc
 from vitspace.compress import fastpath
 from vitspace.compress.fastest import FASTEST, record_fastest, recorded_fastest
 from vitspace.compress.manifest import FileEntry
-from vitspace.compress.report import COLUMNS, file_cells
+from vitspace.compress.report import COLUMNS, FAST_PATH, file_cells
 from vitspace.util.once import Memo
 
 MODEL = "deit-tiny-cifar10"  # trained, embedded: its int8 files agree with fp32 on the examples
@@ -43,7 +43,9 @@ def test_the_timed_order_decides_the_fast_path_and_the_table_marks_it(monkeypatc
     assert manifest.fastest().file == "fp32.pt" and manifest.timing["calls"] == 5
     assert "[1/2] int8.pt: building" in messages
     assert any(m.startswith("[2/2] fp32.pt: building, about") and m.endswith(" left") for m in messages)
-    notes = {row[0]: row[list(COLUMNS).index("notes")] for row in file_cells(manifest)}
+    gates = {row[0]: row[list(COLUMNS).index("gate")] for row in file_cells(manifest)}
+    assert gates == {"fp32.pt": FAST_PATH, "int8.pt": "✓ pass"}  # the table marks it
+    notes = {r["file"]: r["notes"] for r in manifest.rows()}  # its Details say how it was timed
     assert notes["fp32.pt"].startswith("fast path: the fastest file that passed, 2 ms")
     assert "fast path" not in notes["int8.pt"]
 
