@@ -31,6 +31,7 @@ from ..errors import reason
 from ..export import capturing
 from ..export.variant import missing_packages
 from ..util import atomic
+from ..util.background import child_env
 from ..util.cpuinfo import machine_class
 from ..util.hashing import config_key
 from ..util.once import once_on_disk
@@ -177,7 +178,7 @@ def export_apart(clf: Classifier, folder: Path, runtimes=None, timeout: float = 
                *([] if clf.pretrained else ["--random-weights"])]
     try:
         with _one_child:  # models' exports one after another: each child takes the CPU it can get
-            done = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+            done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=child_env())
         why = f"the export process ended with status {done.returncode}: {done.stderr.strip()[-300:]}"
     except subprocess.TimeoutExpired:
         why = f"the export process took over {timeout:.0f} s and was stopped"
