@@ -71,6 +71,7 @@ class Report:
     stopped: bool | None        # whether the stopped build said so (None: no new build)
     builds_limit_gb: float | None
     failures: list = field(default_factory=list)  # the first few good requests that got an error, with its words
+    curve: list = field(default_factory=list)     # the server sample after every tenth of the requests
     loadavg: tuple = field(default_factory=os.getloadavg)
 
 
@@ -264,9 +265,12 @@ async def run(url: str, pid: int | None, builds: Path | None, clients: int = 20,
             await soak.crowd(first + schedule(max(warmup - len(first), 0), 0, seed=1), clients)
             samples = {"start": server_sample(pid, builds)}
 
-            def middle(done: int) -> None:
+            def middle(done: int) -> None:  # and every tenth of the run, for the curve
                 if done == requests // 2:
                     samples["middle"] = server_sample(pid, builds)
+                if done % max(requests // 10, 1) == 0:
+                    curve.append({"requests": done, **server_sample(pid, builds)})
+            curve = []
             t0 = time.perf_counter()
             outcomes = await soak.crowd(schedule(requests, new_builds), clients, middle)
             seconds = time.perf_counter() - t0
@@ -277,7 +281,7 @@ async def run(url: str, pid: int | None, builds: Path | None, clients: int = 20,
     return Report(clients, requests, warmup, round(seconds, 1), endpoints(outcomes, seconds),
                   dict(Counter(o.answer for o in outcomes)), samples,
                   round(rss[1] - rss[0], 1) if None not in rss else None, soak.stopped, builds_limit_gb,
-                  failures[:10])
+                  failures[:10], curve)
 
 
 def main() -> int:
