@@ -19,8 +19,8 @@ from torch import nn
 
 from ..errors import ExplainError
 
-__all__ = ["METHODS", "TOKENS", "Attended", "check_method", "has_attention", "forward_with_attention", "rollout",
-           "attention_maps"]
+__all__ = ["METHODS", "TOKENS", "Attended", "check_method", "has_attention", "require_attention",
+           "forward_with_attention", "rollout", "attention_maps"]
 
 METHODS = ("rollout", "last")
 TOKENS = ("class", "distillation")     # the tokens before the patches, in order (ViT: the first only)
@@ -97,6 +97,12 @@ def _taps(module: nn.Module, name: str) -> AttentionTaps:
         return _hf_taps(hf)
     raise ExplainError(f"{name} has no attention layers to show (a convnet or a compiled program); "
                        "pick a ViT or DeiT model")
+
+
+def require_attention(module: nn.Module, name: str) -> None:
+    """Raises ExplainError, naming the model, unless it has attention layers to show (a timm or transformers
+    ViT or DeiT)."""
+    _taps(module, name)
 
 
 def has_attention(module: nn.Module) -> bool:
