@@ -113,17 +113,25 @@ class Api:
 
     async def result(self, event_id: str) -> tuple[list | None, str | None]:
         """The event's outputs, or else its error message, read from its result stream."""
-        kind = None
-        async with self.http.stream("GET", f"{self.base}/call/classify/{event_id}") as stream:
-            async for line in stream.aiter_lines():
-                if line.startswith("event:"):
-                    kind = line[6:].strip()
-                elif line.startswith("data:") and kind in ("complete", "error"):
-                    data = json.loads(line[5:])
-                    if kind == "error":
-                        return None, data.get("error", str(data)) if isinstance(data, dict) else str(data)
-                    return [_value(v) for v in data], None
+        kind, data = await read_result(self.http, f"{self.base}/call/classify/{event_id}")
+        if kind == "complete":
+            return [_value(v) for v in data], None
+        if kind == "error":
+            return None, data.get("error", str(data)) if isinstance(data, dict) else str(data)
         raise RuntimeError(f"the result stream of {event_id} ended without a result")
+
+
+async def read_result(http: httpx.AsyncClient, url: str) -> tuple[str | None, object]:
+    """A Gradio call's result, read from its event stream at `url`: ("complete", the outputs) or ("error", its
+    data); (None, None) when the stream ends without one."""
+    kind = None
+    async with http.stream("GET", url) as stream:
+        async for line in stream.aiter_lines():
+            if line.startswith("event:"):
+                kind = line[6:].strip()
+            elif line.startswith("data:") and kind in ("complete", "error"):
+                return kind, json.loads(line[5:])
+    return None, None
 
 
 def runtimes(answer: Answer) -> list[str]:

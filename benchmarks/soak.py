@@ -136,17 +136,12 @@ class SoakApi(load.Api):
         if r.status_code >= 500:
             return "http-5xx", None, r.text[:200]
         r.raise_for_status()
-        kind = None
-        async with self.http.stream("GET", f"{self.base}/call/{api}/{r.json()['event_id']}") as stream:
-            async for line in stream.aiter_lines():
-                if line.startswith("event:"):
-                    kind = line[6:].strip()
-                elif line.startswith("data:") and kind in ("complete", "error"):
-                    data = json.loads(line[5:])
-                    if kind == "complete":
-                        return "ok", [load._value(v) for v in data], None
-                    words = data.get("error") if isinstance(data, dict) else data
-                    return ("sentence" if words else "bare"), None, words
+        kind, data = await load.read_result(self.http, f"{self.base}/call/{api}/{r.json()['event_id']}")
+        if kind == "complete":
+            return "ok", [load._value(v) for v in data], None
+        if kind == "error":
+            words = data.get("error") if isinstance(data, dict) else data
+            return ("sentence" if words else "bare"), None, words
         return "transport", None, f"the result stream of /{api} ended without a result"
 
     async def fn_index(self, api: str) -> int:
