@@ -19,6 +19,7 @@ from vitspace.bench.__main__ import main as bench_main
 from vitspace.bench.variants import BENCH_VARIANTS, BenchVariant, default_variants
 from vitspace.compress import fastpath
 from vitspace.compress.build import CompressConfig, build_key, versions
+from vitspace.compress.cache import USED
 from vitspace.compress.manifest import MANIFEST, FileEntry, Manifest, read_manifest
 from vitspace.util.cpuinfo import native_bf16
 
@@ -185,7 +186,7 @@ def test_bench_writes_nothing_under_the_default_root_and_the_command_records_und
     report = vb.bench(config(variants=("fp32.pt",), builds=custom))  # fp32 TorchScript: agrees, and is a file
     assert report.fastest_file().variant == "fp32.pt"
     (folder,) = [p.parent for p in custom.glob(f"*/{MANIFEST}")]  # the files it times, and no other
-    assert sorted(p.name for p in folder.iterdir()) == ["fp32.pt", MANIFEST]
+    assert sorted(p.name for p in folder.iterdir()) == [USED, "fp32.pt", MANIFEST]  # USED: the cache's last use
     assert (report.results[0].agreement, report.results[0].agreement_images) == (1.0, 4)
     assert vb.check_config(config()) == default_variants()  # no variants named: the default files and the peers
     assert not [n for n in default_variants() if "tome" in n] and "mobile-tutorial-qnnpack" in default_variants()
