@@ -550,6 +550,7 @@ if __name__ == "__main__":
     limit_malloc_arenas()
     vcache.sweep(BUILDS)  # what a crash left half-built
     vcache.evict(BUILDS)  # back under the limit, which may have been lowered
+    vc.build_apart()  # a build's leftovers in memory go with its child process: the Space runs for weeks
     threading.Thread(target=_warm, args=(vs.default_pair(),), daemon=True).start()
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE).launch(
         max_file_size="25mb", allowed_paths=SERVED, css=CSS, state_session_capacity=SESSIONS,

@@ -82,8 +82,12 @@ def small_disk(tmp_path):
         subprocess.run(["umount", "-l", str(disk)], check=True)
 
 
-def test_on_a_small_disk_filled_meanwhile_the_build_stops_in_a_sentence_and_the_process_lives(tmp_path, small_disk):
-    """A real ENOSPC: torch's own writers would end the process here (atomic.through_memory)."""
+@pytest.mark.parametrize("apart", [False, True], ids=["in-process", "in-a-child"])
+def test_on_a_small_disk_filled_meanwhile_the_build_stops_in_a_sentence_and_the_process_lives(tmp_path, small_disk,
+                                                                                               apart, monkeypatch):
+    """A real ENOSPC: torch's own writers would end the process here (atomic.through_memory); a build in a child
+    process (the app's) says the same."""
+    monkeypatch.setattr(vc, "_apart", apart)
     root, filler = small_disk / "builds", small_disk / "someone-else"
 
     def fill(message: str) -> None:  # another writer fills the disk while fp32.pt is measured

@@ -41,16 +41,18 @@ from ..util.cpuinfo import cpu_record, machine_class
 from ..util.eta import Eta
 from ..util.hashing import config_key, file_digest, stat_identity
 from . import cache
+from .apart import compress_apart
 from .fastest import CALLS, WARMUP, Timer, median_ms, record_fastest
 from .fidelity import Probe, example_images, folder_images, spread
 from .manifest import MANIFEST, FileEntry, Manifest, read_manifest
 
-__all__ = ["CompressConfig", "compress", "compress_cached", "check_config", "build_key", "gate_verdict", "parameters",
-           "gate_thresholds", "weights_identity", "zip_build", "versions", "version_of", "GATE_AGREEMENT",
-           "GATE_MIN_IMAGES"]
+__all__ = ["CompressConfig", "compress", "compress_cached", "build_apart", "check_config", "build_key",
+           "gate_verdict", "parameters", "gate_thresholds", "weights_identity", "zip_build", "versions", "version_of",
+           "GATE_AGREEMENT", "GATE_MIN_IMAGES"]
 
 GATE_AGREEMENT = 0.99    # a faster file is a variant only when it gives the same answers as fp32
 GATE_MIN_IMAGES = 500    # on an image folder (--eval-data), at least this many of them
+_apart = False  # compress_cached builds in a child process (build_apart)
 _PACKAGES = ("torch", "executorch", "torchao", "onnx", "onnxruntime", "openvino", "nncf", "timm", "transformers")
 
 
@@ -275,13 +277,22 @@ def _finished(out: Path) -> Manifest | None:
         return None
 
 
+def build_apart(on: bool = True) -> None:
+    """From now on, `compress_cached` builds in a child process (`apart.compress_apart`): what a process that runs
+    for weeks (the app) asks, so that what a build leaves in memory goes back when the build ends. Its timer is then
+    `median_ms`'s, in the child."""
+    global _apart
+    _apart = on
+
+
 def compress_cached(config: CompressConfig, root: str | Path, progress: Callable[[str], None] | None = None,
                     timer: Timer | None = None, cancel: threading.Event | None = None) -> tuple[Path, Manifest]:
     """`compress` into ROOT/<build key>, once: a finished build with the same key is reused (the model is not even
     loaded), a stopped one is finished (its left-out files built), and concurrent callers of one key, in this
     process or another, wait for a single build. A new build first makes room in the build cache (`cache.make_room`,
     from its estimated size), and records its fastest passing file for the fast path in ROOT/fastest.json
-    (`record_fastest`). A build that fails or is interrupted leaves no folder behind.
+    (`record_fastest`). A build that fails or is interrupted leaves no folder behind. After `build_apart`, the build
+    runs in a child process.
 
     Args:
         config: what to build; its `out` is ignored.
@@ -325,7 +336,11 @@ def _build(config: CompressConfig, root: Path, out: Path, stopped: Manifest | No
         z.unlink()
     todo = [f for f in config.files if f not in {d.file for d in done}]
     cache.make_room(root, cache.estimate_bytes(parameters(clf.module), todo), keep=[out])
-    manifest = compress(clf, replace(config, out=out), progress, timer=timer, cancel=cancel, done=done)
+    if _apart:
+        manifest = compress_apart(replace(config, out=out), resume=bool(done), threads=torch.get_num_threads(),
+                                  progress=progress, cancel=cancel)
+    else:
+        manifest = compress(clf, replace(config, out=out), progress, timer=timer, cancel=cancel, done=done)
     fastest = manifest.fastest()
     if fastest:
         try:

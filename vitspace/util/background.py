@@ -2,6 +2,7 @@
 import ctypes
 import os
 import signal
+from pathlib import Path
 
 __all__ = ["as_background_child", "child_env", "PARENT_ENV"]
 
@@ -10,8 +11,11 @@ PARENT_ENV = "VITSPACE_PARENT_PID"  # the process that started a background chil
 
 
 def child_env() -> dict[str, str]:
-    """The environment of a background child of this process: this one's, and which process it ends with."""
-    return {**os.environ, PARENT_ENV: str(os.getpid())}
+    """The environment of a background child of this process: this one's, which process it ends with, and where
+    vitspace is (`python -m vitspace...` finds it whatever the folder the app was started from)."""
+    here = str(Path(__file__).resolve().parents[2])
+    path = os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH", "")) if p)
+    return {**os.environ, PARENT_ENV: str(os.getpid()), "PYTHONPATH": path}
 
 
 def as_background_child(niceness: int = 10) -> None:
