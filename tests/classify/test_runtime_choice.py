@@ -15,6 +15,7 @@ from support import EXAMPLES, one_torch_thread
 import vitspace as vs
 from vitspace.classify.classifier import Comparison, Prediction, _load
 from vitspace.classify.report import summary
+from vitspace.compress import cache
 from vitspace.explain import choice
 from vitspace.explain.explanation import compare_explained, explain
 from vitspace.explain.graph import AttentionGraph, eager_explained
@@ -162,12 +163,14 @@ def _check_choice(clf, root, cannot: dict[str, str] | None = None) -> choice.Eng
 def test_the_embedded_models_runtime_answers_as_eager(name, cannot, tmp_path):
     clf = _load(name, True)
     _check_choice(clf, tmp_path, cannot)
-    # a restart reads the recorded choice: nothing exported or timed again
+    # a restart reads the recorded choice: nothing exported or timed again, and the build cache sees a use
     folder = choice.runtime_folder(clf, tmp_path)
-    files = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+    files = {p.name: p.stat().st_mtime_ns for p in folder.iterdir() if p.name != cache.USED}
+    used = cache.last_used(folder)
     again = choice.load_engine(clf, root=tmp_path, timer=_failing)
     assert again.runtime.name == json.loads((folder / choice.CHOICE).read_text())["runtime"]
-    assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == files
+    assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir() if p.name != cache.USED} == files
+    assert cache.last_used(folder) > used and cache.finished(folder)
     _assert_exact(again, clf)
 
 

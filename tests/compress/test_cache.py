@@ -60,6 +60,24 @@ def test_the_least_recently_used_go_first_and_a_build_in_use_stays(tmp_path, mon
     assert usage.used_bytes >= MB and "1 builds" in usage.line() and cache.ENV in usage.line()
 
 
+def test_models_runtime_folders_count_and_go_in_lru_order_with_the_builds(tmp_path, monkeypatch):
+    """Classify's runtime exports (ROOT/runtime/<key>) are entries of the cache like the builds; one being exported
+    (no choice yet) and held by its exporter stays."""
+    root = tmp_path / "builds"
+    _folder(root, "build-old", used_at=1_000)
+    _folder(root / cache.RUNTIME, "model-a", used_at=1_001, marker="choice.json")
+    _folder(root, "build-new", used_at=1_003)
+    _folder(root / cache.RUNTIME, "model-b", used_at=1_002, marker="choice-onnxruntime.json")
+    exporting = _folder(root / cache.RUNTIME, "model-c", marker=None)
+    _limit(monkeypatch, int(2.5 * MB))
+    assert cache.usage(root).builds == 2  # the page counts builds, while the runtimes' bytes count against the limit
+    with cache.building(exporting):
+        assert cache.evict(root) == [root / "build-old", root / cache.RUNTIME / "model-a",
+                                     root / cache.RUNTIME / "model-b"]
+    assert _names(root) == {"build-new", cache.RUNTIME} and _names(root / cache.RUNTIME) == {"model-c"}
+    assert cache.sweep(root) == [exporting]  # a crash left it without its choice
+
+
 def _hold_lock(folder) -> subprocess.Popen:
     """Another process that holds a folder's build lock, as a build under way there does."""
     code = ("import sys; from vitspace.compress import cache\n"

@@ -2,11 +2,13 @@
 removing the least recently used builds first (never one in use or being built), and the folders a crash left
 half-built removed (`sweep`).
 
-A folder of the root is finished when its marker is there (a build's manifest.json, a benchmark run's bench.json),
-written last. While a folder is built its builder holds the folder's lock, ROOT/.locks/<name> (flock: the kernel
-lets go of it when the process ends, even by kill -9), so another process can tell a build under way from a
-crashed one, and a second caller of one build waits for it instead of building it again. A folder's last use is the
-mtime of its `.used` file, touched when a build is made, reused or served.
+The root's entries are its builds and benchmark runs, and the models' runtime folders of Classify
+(ROOT/runtime/<key>, explain.choice). A folder is finished when its marker is there (a build's manifest.json, a
+benchmark run's bench.json, a runtime folder's choice*.json), written last. While a folder is built its builder holds
+the folder's lock, <parent>/.locks/<name> (flock: the kernel lets go of it when the process ends, even by kill -9),
+so another process can tell a build under way from a crashed one, and a second caller of one build waits for it
+instead of building it again. A folder's last use is the mtime of its `.used` file, touched when a build is made,
+reused or served, or a model's runtime is loaded.
 """
 import errno
 import fcntl
@@ -32,7 +34,8 @@ ENV = "VITSPACE_BUILDS_MAX_GB"
 DEFAULT_GB = 20.0           # a free Space has 50 GB of disk, shared with the Hub's cache of the models it runs
 GB = 1e9
 MARKERS = ("manifest.json", "bench.json")  # written last by compress and bench_cached (bench.run.RESULT)
-KEPT = ("runtime",)         # Classify's exported runtimes (explain.choice): counted, never removed here
+RUNTIME = "runtime"         # Classify's exported runtimes (explain.choice), one folder per model under it
+RUNTIME_MARKER = "choice*.json"  # written last there: the choice among all runtimes, or among those asked
 LOCKS, USED = ".locks", ".used"
 STALE_S = 3600              # a staging folder at the root this old was left by a crash, not by a write under way
 # bytes a file takes per model parameter, by precision: int8 files keep fp32 scales, biases, norms and embeddings
@@ -167,14 +170,20 @@ def touch(folder: str | Path) -> None:
         pass
 
 
+def _markers(folder: Path) -> list[Path]:
+    if folder.parent.name == RUNTIME:
+        return sorted(folder.glob(RUNTIME_MARKER))
+    return [folder / m for m in MARKERS if (folder / m).exists()]
+
+
 def finished(folder: str | Path) -> bool:
-    """Whether a folder holds its marker (written last): a finished build or benchmark run."""
-    return any((Path(folder) / m).exists() for m in MARKERS)
+    """Whether a folder holds its marker (written last): a finished build, benchmark run or runtime choice."""
+    return bool(_markers(Path(folder)))
 
 
 def last_used(folder: str | Path) -> int:
     """When a folder was last used, in ns since the epoch: its `.used` mtime, else its marker's, else its own."""
-    for path in (Path(folder) / USED, *(Path(folder) / m for m in MARKERS), Path(folder)):
+    for path in (Path(folder) / USED, *_markers(Path(folder)), Path(folder)):
         try:
             return path.stat().st_mtime_ns
         except OSError:
@@ -182,17 +191,19 @@ def last_used(folder: str | Path) -> int:
     return 0
 
 
+def _folders(parent: Path) -> list[Path]:
+    return [p for p in parent.iterdir() if p.is_dir() and not p.name.startswith(".")] if parent.is_dir() else []
+
+
 def _entries(root: Path) -> list[Path]:
-    """The root's builds and benchmark runs, finished or not."""
-    if not root.is_dir():
-        return []
-    return [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name not in KEPT]
+    """The root's builds, benchmark runs and models' runtime folders (ROOT/runtime/<key>), finished or not."""
+    return [p for p in _folders(root) if p.name != RUNTIME] + _folders(root / RUNTIME)
 
 
 def usage(root: str | Path) -> CacheUsage:
     """The root's size against the limit, its finished builds, and those in use."""
     root = Path(root)
-    entries = _entries(root)
+    entries = [p for p in _entries(root) if p.parent.name != RUNTIME]
     with _guard:
         busy = set(_in_use)
     return CacheUsage(root, limit_bytes(), folder_bytes(root) if root.is_dir() else 0,

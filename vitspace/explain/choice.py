@@ -6,7 +6,9 @@ calls, on the inference thread), and the fastest of those answers from then on. 
 choice (choice.json) are kept in BUILDS/runtime/<key>, the key naming the model, its weights, the library
 versions and the CPU class, so a restart neither exports nor measures again. Until a model's choice is made
 (in the background) it answers in eager PyTorch. The files are exported in a child process at low priority
-(`export_apart`), as torch's graph capture would otherwise hold up every other capture in this process.
+(`export_apart`), as torch's graph capture would otherwise hold up every other capture in this process. The
+folders count in the build cache's limit, and the least recently loaded go first when it needs room
+(compress.cache); a model whose folder went exports again when it is next loaded.
 VITSPACE_RUNTIME=eager forces eager; naming another runtime tries only that one.
 """
 import copy
@@ -26,6 +28,7 @@ import torch
 from PIL import Image
 
 from ..classify.classifier import Classifier, get_classifier, on_inference_thread
+from ..compress import cache
 from ..compress.build import versions, weights_identity
 from ..errors import reason
 from ..export import capturing
@@ -276,10 +279,12 @@ def load_engine(clf: Classifier, *, root: str | Path | None = None, runtimes: li
         made["choice"], made["run"] = choose(graph, probe_pixels(clf), folder, runtimes=runtimes, timer=timer)
         atomic.write_text(record, json.dumps(made["choice"].to_dict(), indent=2))
         return made["choice"]
-    choice, _ = once_on_disk(record, lambda: Choice.from_dict(json.loads(record.read_text())), make)
-    runtime = RUNTIMES[choice.runtime]
-    run = made.get("run") or runtime.load(graph, folder / runtime.artifact if runtime.artifact else None,
-                                          torch.get_num_threads())
+    with cache.building(folder):  # the build cache's eviction leaves it alone meanwhile; a use, for its LRU order
+        choice, _ = once_on_disk(record, lambda: Choice.from_dict(json.loads(record.read_text())), make)
+        runtime = RUNTIMES[choice.runtime]
+        run = made.get("run") or runtime.load(graph, folder / runtime.artifact if runtime.artifact else None,
+                                              torch.get_num_threads())
+        cache.touch(folder)
     return Engine(runtime, run, choice)
 
 
