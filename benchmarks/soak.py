@@ -10,9 +10,9 @@ fixed list of requests over Gradio's HTTP API (load.py's client): Classify with 
 uploads (tests/support/hostile.py), Compress of a cached build and of new ones (the first new one stopped with the
 Compress tab's Stop once it builds), one-variant benchmarks, and card renders (each after a cached Compress in its
 own session, as a visitor's tab does). Every upload is sent with its request, as a browser does. The warm-up
-requests (the same mix) load the models and make the cached build and benchmark runs; then it reports per endpoint
-the throughput, p50 and p95 and the answers by kind, and the server's RSS, open file descriptors, threads, CPU time
-and build-root size after the warm-up, in the middle and at the end.
+requests (the same mix, new builds as often) load the models and make the cached build and benchmark runs; then it
+reports per endpoint the throughput, p50 and p95 and the answers by kind, and the server's RSS, open file
+descriptors, threads, CPU time and build-root size after the warm-up, in the middle and at the end.
 
 Answers: "ok"; "sentence", an error the app explains (expected for bad uploads; a Compress refused for the disk);
 "busy", the 503 of a full queue; "bare", an error without a message; "http-5xx", another server error;
@@ -255,9 +255,10 @@ async def run(url: str, pid: int | None, builds: Path | None, clients: int = 20,
         bad = [HOSTILE[name](Path(bad_dir)) for name in load.BAD]
         async with load.http_client(2 * clients + 4) as http:
             soak = Soak(SoakApi(url, http, upload_each=True), SoakApi(url, http, method="off", upload_each=True), bad)
-            # the warm-up: one of each kind first (the cached build and benchmark runs made), then the mix
-            first = list(MIX)
-            await soak.crowd(first + schedule(max(warmup - len(first), 0), 0, seed=1), clients)
+            # the warm-up: one of each kind first (the cached build and benchmark runs made), then the mix, new
+            # builds as often as in the run: what serving every kind of request once costs is not a growth
+            first, warm = list(MIX), max(warmup - len(MIX), 0)
+            await soak.crowd(first + schedule(warm, round(new_builds * warm / max(requests, 1)), seed=1), clients)
             samples = {"start": server_sample(pid, builds)}
 
             def middle(done: int) -> None:  # and every tenth of the run, for the curve
