@@ -27,6 +27,7 @@ EXPECTED = {
     "someone/vit-small-patch32-beans": ("vit", "timm", 224, (7, 7), BEANS),
 }
 IDS = list(EXPECTED)
+LIGHT = ("int8-mobile.ptl", "model.pte", "model.onnx")  # one file per way of capturing the model
 
 
 @pytest.fixture(scope="module")
@@ -119,10 +120,12 @@ def test_models_command_says_how_to_name_a_model_and_what_is_supported(capsys):
 @pytest.mark.slow
 @pytest.mark.parametrize("hub_id", [*IDS, "folder"])
 def test_compress_builds_every_default_file_which_runs_in_its_runtime(user_models, folder, hub_id, tmp_path):
-    """Every default file of each kind of model; of a folder (loaded as the Hub's snapshot is), the TorchScript
-    pair only: its export is the same as the Hub model's."""
+    """Every default file of a DeiT of each library; of the ViTs, which have one head where the DeiTs have two, a
+    file of each kind of export (traced, exported, ONNX) at their own input size and patch grid; of a folder (loaded
+    as the Hub's snapshot is), the TorchScript pair only: its export is the same as the Hub model's."""
     name = str(folder) if hub_id == "folder" else hub_id
-    files = ("fp32.pt", "int8.pt") if hub_id == "folder" else default_files()
+    files = {"folder": ("fp32.pt", "int8.pt"), "someone/vit-pets-384": LIGHT,
+             "someone/vit-small-patch32-beans": LIGHT}.get(hub_id, default_files())
     manifest = compress(vs.get_classifier(name), CompressConfig(name, tmp_path, files=files, limit=4))
     size = resolve(name).input_size
     assert manifest.input_shape == [1, 3, size, size]
@@ -142,7 +145,8 @@ def test_compress_builds_every_default_file_which_runs_in_its_runtime(user_model
     assert publish_main(["--model", name, "--repo-id", "alice/mine", "--artifacts", str(tmp_path),
                          "--dry-run", str(tmp_path / "stage")]) == 0
     staged = json.loads((tmp_path / "stage" / "config.json").read_text())
-    assert len(staged["id2label"]) == len(resolve(name).labels) and (tmp_path / "stage" / "int8.pt").exists()
+    assert len(staged["id2label"]) == len(resolve(name).labels)
+    assert (tmp_path / "stage" / ("int8.pt" if "int8.pt" in files else "onnx/model.onnx")).exists()
 
 
 @pytest.mark.slow

@@ -109,14 +109,15 @@ def test_exports_with_a_dynamic_batch():
         torch.testing.assert_close(program.module()(x), tome(x), rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.slow  # two exports, a PT2E build and two inductor compiles: a few minutes on 2 cores
+@pytest.mark.slow  # an export, a PT2E build and two inductor compiles: minutes on 2 cores
 def test_compress_builds_the_merged_files_which_load_and_answer_as_measured(tmp_path):
+    """The int8 merged file (its fp32 twin is the same export without PT2E, which test_build's model-int8-x86.pt2
+    and the export test above cover between them)."""
     from vitspace.compress.build import CompressConfig, compress
     from vitspace.export import VARIANTS, default_files
-    files = ("model-tome-r8.pt2", "model-int8-x86-tome-r8.pt2")
-    assert all(f in VARIANTS and f not in default_files() for f in files)  # built when asked for
-    clf = vitspace.get_classifier("deit-tiny-cifar10")
-    manifest = compress(clf, CompressConfig("deit-tiny-cifar10", tmp_path, files, limit=10))
+    assert all(f in VARIANTS and f not in default_files() for f in ("model-tome-r8.pt2", "model-int8-x86-tome-r8.pt2"))
+    clf = vitspace.get_classifier("deit-tiny-cifar10")  # built when asked for, as here
+    manifest = compress(clf, CompressConfig("deit-tiny-cifar10", tmp_path, ("model-int8-x86-tome-r8.pt2",), limit=10))
     pixels = clf.preprocess([vitspace.load_image(p) for p in sorted(EXAMPLES.glob("*.jpg"))])
     with torch.no_grad():
         merged = apply_tome(clf.module, 8)(pixels).argmax(1)
