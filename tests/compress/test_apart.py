@@ -9,7 +9,7 @@ import torch
 
 import vitspace.compress.build as vc
 from vitspace.classify.classifier import get_classifier
-from vitspace.compress.apart import config_from_json, config_json
+from vitspace.compress.apart import _event, config_from_json, config_json
 from vitspace.compress.manifest import read_manifest
 
 MODEL = "deit-tiny-cifar10"
@@ -34,6 +34,11 @@ def _rss_mb() -> float:
 def test_a_config_goes_to_the_child_as_it_is(tmp_path):
     config = vc.CompressConfig(MODEL, tmp_path / "out", FILES, "x86", tmp_path / "images", 7, 3, "dynamic", False)
     assert config_from_json(config_json(config)) == config
+
+
+def test_what_a_library_prints_in_the_child_is_not_taken_for_an_event():
+    assert _event('{"say": "[1/2] fp32.pt: building"}\n') == {"say": "[1/2] fp32.pt: building"}
+    assert _event("OpenVINO banner\n") == {} and _event("[1, 2]\n") == {}
 
 
 @pytest.mark.slow

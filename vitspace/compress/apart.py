@@ -46,6 +46,15 @@ def _error(event: dict) -> Exception:
     return RuntimeError(event["message"])
 
 
+def _event(line: str) -> dict:
+    """One event; {} for anything else a library printed before the child moved its output to stderr."""
+    try:
+        event = json.loads(line)
+    except json.JSONDecodeError:
+        return {}
+    return event if isinstance(event, dict) else {}
+
+
 def _stop_when(cancel: threading.Event, child: subprocess.Popen) -> None:
     while child.poll() is None:
         if cancel.wait(0.2):
@@ -92,7 +101,7 @@ def compress_apart(config, *, resume: bool = False, threads: int | None = None,
             if cancel is not None:
                 threading.Thread(target=_stop_when, args=(cancel, child), daemon=True).start()
             for line in child.stdout:
-                event = json.loads(line)
+                event = _event(line)
                 if "say" in event:
                     say(event["say"])
                 elif "error" in event:
