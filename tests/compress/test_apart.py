@@ -9,7 +9,8 @@ import torch
 
 import vitspace.compress.build as vc
 from vitspace.classify.classifier import get_classifier
-from vitspace.compress.apart import _event, config_from_json, config_json
+from vitspace.compress.apart import _event, config_json
+from vitspace.compress.child import config_from_json
 from vitspace.compress.manifest import read_manifest
 
 MODEL = "deit-tiny-cifar10"
