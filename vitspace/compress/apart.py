@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Callable
 
 from .. import errors
+from ..util.background import child_env
+from .manifest import read_manifest
 
 __all__ = ["compress_apart", "config_json", "STOP", "CHILD"]
 
@@ -80,8 +82,6 @@ def compress_apart(config, *, resume: bool = False, threads: int | None = None,
     Raises:
         the child's vitspace error (DiskFullError, ...) with its sentence; RuntimeError for any other failure.
     """
-    from ..util.background import child_env
-    from .manifest import read_manifest
     say = progress or (lambda message: None)
     command = [sys.executable, "-m", CHILD, config_json(config), *(["--resume"] if resume else []),
                *(["--threads", str(threads)] if threads else [])]
