@@ -1,4 +1,5 @@
-"""Debian's Chromium driven by Playwright (never `playwright install`), and what the browser tests do on a page."""
+"""Debian's Chromium driven by Playwright (never a browser that Playwright downloads), and what the browser tests do
+on a page."""
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
