@@ -216,6 +216,29 @@ def test_a_plain_patch_student_trains_but_does_not_replace_the_embedded_one(tiny
 
 
 @pytest.mark.slow
+def test_a_run_goes_on_from_installed_weights_and_their_history(tiny_data, tmp_path):
+    """--init-from: the interim weights a lost machine leaves behind start a new schedule, the log numbering on."""
+    train(_cfg(tiny_data, tmp_path / "first", epochs=1))
+    weights = install(tmp_path / "first", dest=tmp_path / "installed")
+    still = _cfg(tiny_data, tmp_path / "still", epochs=1, lr=0.0, min_lr=0.0, init_from=str(weights))
+    metrics = train(still)  # no step moves the weights: what it saves is what it started from
+    start, end = load_file(str(weights)), load_file(str(tmp_path / "still" / "model.safetensors"))
+    learned = [k for k in start if "running_" not in k and "num_batches" not in k]  # BatchNorm's statistics move
+    assert start.keys() == end.keys() and all(torch.equal(start[k], end[k]) for k in learned)
+    meta = json.loads((tmp_path / "still" / "model.json").read_text())
+    assert [h["epoch"] for h in meta["history"]] == [1, 2] and meta["metrics"] == metrics
+    assert metrics["epochs_done"] == metrics["epochs"] == 2 and metrics["complete"]
+    assert meta["train_config"]["init_from"] == str(weights)
+    log = [json.loads(line) for line in (tmp_path / "still" / "log.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in log] == [2], "the log holds this run's epochs, numbered after the earlier ones"
+    teacher = str(vs.get_spec("resnet9-cifar10").weights_file)
+    with pytest.raises(ConfigError, match="not a .* of this run's architecture"):
+        train(_cfg(tiny_data, tmp_path / "wrong", epochs=1, init_from=teacher))
+    with pytest.raises(ConfigError, match="--init-from .*missing.safetensors: cannot read"):
+        train(_cfg(tiny_data, tmp_path / "missing", epochs=1, init_from=str(tmp_path / "missing.safetensors")))
+
+
+@pytest.mark.slow
 def test_torchrun_two_processes(tiny_data, tmp_path):
     out = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m",

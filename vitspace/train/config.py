@@ -42,6 +42,10 @@ class TrainConfig:
         "help": "safetensors of the teacher (architecture: --teacher-model); also without --distillation, to "
                 "log a ViT's agreement with it each epoch"})
     teacher_model: str = field(default="resnet9-cifar10", metadata={"help": "registry name of the teacher"})
+    init_from: str | None = field(default=None, metadata={
+        "help": "start from these weights (an installed <model>.safetensors, or a run's model.safetensors) instead "
+                "of a fresh initialisation: a new schedule of --epochs continues them, and the history in their "
+                "JSON comes first in the log, so a run goes on from interim weights after its checkpoint is lost"})
     stem: str = field(default="conv", metadata={
         "help": "student stem: conv (the registry's) or patch (DeiT's plain 4x4 patchify layer, to measure what "
                 "the stem does; such runs do not install)", "choices": ("conv", "patch")})

@@ -33,6 +33,7 @@ def _distillation_label(cfg: TrainConfig) -> str:
     extra += ["KL per image"] if cfg.distillation == "soft" and cfg.kd_reduction == "batchmean" else []
     extra += [f"alpha {cfg.alpha:g}"] if cfg.alpha != 0.5 else []
     extra += ["teacher sees the clean image"] if cfg.teacher_view == "clean" else []
+    extra += [f"teacher {cfg.teacher_model}"] if cfg.teacher_model != TrainConfig.teacher_model else []
     return ", ".join([cfg.distillation, *extra])
 
 
@@ -131,10 +132,17 @@ def validate(model: torch.nn.Module, test: TensorDataset, teacher_test: torch.Te
     return result
 
 
+def _earlier_history(cfg: TrainConfig) -> list[dict]:
+    """The records of the epochs that made --init-from's weights, from the JSON beside them ([] without one)."""
+    meta = Path(cfg.init_from).with_suffix(".json") if cfg.init_from else None
+    return json.loads(meta.read_text()).get("history", []) if meta and meta.is_file() else []
+
+
 def _resume(cfg: TrainConfig, learner: Learner, rank: int) -> tuple[int, list[dict]]:
-    """(epochs done, their records): from OUT/last.pt with --resume where there is one, else from the start."""
+    """(epochs done in this run, the records of every epoch so far): from OUT/last.pt with --resume where there is
+    one, else from the start, after the epochs that made --init-from's weights."""
     if not (cfg.resume and (Path(cfg.out) / CHECKPOINT).exists()):
-        return 0, []
+        return 0, _earlier_history(cfg)
     start_epoch, history = resume(cfg.out, learner)
     if rank == 0:
         print(f"resumed {cfg.model} from {Path(cfg.out) / CHECKPOINT} at epoch {start_epoch}", flush=True)
@@ -168,10 +176,12 @@ def train(cfg: TrainConfig) -> dict:
     if place.rank == 0:
         print(f"{cfg.model} on {place.machine} ({place.device}), {'bf16' if cfg.bf16 else 'fp32'}, "
               f"compile {cfg.compile}, batch {cfg.batch_size}", flush=True)
+    earlier = len(history) - start_epoch  # epochs before this run's (--init-from's): the log numbers on from them
     last, clock = end_epoch(cfg, start_epoch), PauseClock()
     with open(out / "log.jsonl", "a") if place.rank == 0 else contextlib.nullcontext() as log:
         for epoch in range(start_epoch, last):
             record = train_one_epoch(epoch, cfg, learner, forward, train_ds, steps, place, clock)
+            record["epoch"] += earlier
             if (epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs:
                 record |= validate(learner.scored, test_ds, teacher_test, cfg.bf16)
             history.append(record)
@@ -181,4 +191,4 @@ def train(cfg: TrainConfig) -> dict:
                                 test_images=len(test_ds))
     if place.rank == 0 and last == cfg.epochs:
         save_weights(out)
-    return summary(history, epochs=cfg.epochs, threads=cfg.threads, test_images=len(test_ds))
+    return summary(history, epochs=earlier + cfg.epochs, threads=cfg.threads, test_images=len(test_ds))

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+from safetensors import SafetensorError
 from safetensors.torch import load_file
 from timm.utils import ModelEmaV3
 
@@ -17,8 +18,8 @@ from ..util.cpuinfo import machine_class, native_bf16
 from .config import TrainConfig
 from .losses import DistillationLoss
 
-__all__ = ["Learner", "Placement", "build_learner", "build_optimizer", "build_student", "build_teacher", "lr_at",
-           "prepare", "rank_and_world", "resolve_device", "use_bf16", "wrap"]
+__all__ = ["Learner", "Placement", "build_learner", "build_optimizer", "build_student", "build_teacher", "load_start",
+           "lr_at", "prepare", "rank_and_world", "resolve_device", "use_bf16", "wrap"]
 
 
 def rank_and_world() -> tuple[int, int]:
@@ -115,6 +116,25 @@ def build_student(cfg: TrainConfig, device: torch.device) -> torch.nn.Module:
     return model
 
 
+def load_start(model: torch.nn.Module, path: str) -> None:
+    """Load the weights a run starts from (--init-from) into `model`, cast to its dtype (installed weights are
+    float16).
+
+    Raises:
+        ConfigError: no such file, or weights of another architecture.
+    """
+    try:
+        state = load_file(path)
+    except (OSError, SafetensorError) as e:
+        raise ConfigError(f"--init-from {path}: cannot read these weights ({e})") from None
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        first = str(e).splitlines()[1].strip() if "\n" in str(e) else str(e)
+        raise ConfigError(f"--init-from {path}: these weights are not a {type(model).__name__} of this run's "
+                          f"architecture ({first})") from None
+
+
 def build_teacher(cfg: TrainConfig, device: torch.device) -> torch.nn.Module | None:
     """The teacher from cfg.teacher (a cfg.teacher_model), in eval mode on `device` and compiled for --compile.
 
@@ -190,6 +210,8 @@ def build_learner(cfg: TrainConfig, device: torch.device) -> Learner:
     """
     torch.manual_seed(cfg.seed)
     model = build_student(cfg, device)
+    if cfg.init_from:
+        load_start(model, cfg.init_from)
     teacher = build_teacher(cfg, device)
     criterion = DistillationLoss(torch.nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing), teacher,
                                  cfg.distillation, cfg.alpha, cfg.tau, cfg.kd_reduction)

@@ -32,7 +32,9 @@ def save_weights(run: str | Path, dest: str | Path | None = None, name: str = "m
     """
     ckpt = load_checkpoint(run)
     cfg = TrainConfig.from_dict(ckpt["config"])
-    metrics = summary(ckpt["history"], epochs=cfg.epochs, threads=cfg.threads, test_images=ckpt.get("test_images"))
+    earlier = len(ckpt["history"]) - ckpt["epoch"]  # epochs that made its --init-from weights
+    metrics = summary(ckpt["history"], epochs=earlier + cfg.epochs, threads=cfg.threads,
+                      test_images=ckpt.get("test_images"))
     return write_weights(ckpt, metrics, dest or run, name)
 
 
