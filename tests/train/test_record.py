@@ -44,6 +44,21 @@ def test_each_committed_model_records_its_parts_curve_and_evaluation():
         assert meta["params"] < 3.0e6 or get_spec(name).family == "cnn", "students have at most 3 M parameters"
 
 
+def test_the_table_gives_each_students_last_logged_agreement_with_its_teacher():
+    meta = {"model": "deit-tiny-cifar10", "params": 2_933_543, "evaluate": {"top1": 0.9, "n": 8000},
+            "train_config": {"teacher_model": "airbench-cifar10", "threads": 1},
+            "history": [_epoch(1, test_acc=0.5), _epoch(2, test_acc=0.6, teacher_agree=0.61),
+                        _epoch(3, test_acc=0.7, teacher_agree=0.7234)]}
+    deit = trainlog.Trained.from_json(meta)
+    assert (deit.teacher, deit.teacher_agree) == ("airbench-cifar10", 0.7234)
+    row = trainlog.table([deit]).splitlines()[2]
+    assert row.startswith("| DeiT student | `deit-tiny-cifar10` | 2.93 M | 3 | 90.00% (8,000 images) | "
+                          "72.34% (`airbench-cifar10`) | 3.0 (wall clock x threads) |"), row
+    unlogged = trainlog.Trained.from_json({**meta, "history": meta["history"][:1]})
+    assert unlogged.teacher is None and "| 50.00% " not in trainlog.table([unlogged])
+    assert "| not logged |" in trainlog.table([unlogged])
+
+
 def test_readme_shows_the_table_and_the_curves_of_the_committed_weights(tmp_path):
     models = trainlog.embedded()
     assert [t.role for t in models] == ["teacher", "ViT student", "DeiT student"]
@@ -70,7 +85,9 @@ def test_command_prints_the_table_and_draws(tmp_path, capsys):
 
 def test_readme_option_replaces_the_old_table_and_keeps_the_rest(tmp_path, capsys):
     readme = tmp_path / "README.md"
-    old = f"{trainlog.HEADER}\n|---|---|---|---|---|---|---|\n| ViT student | `vit-tiny-cifar10` | old |\n"
+    # a table of the columns before "agrees with the teacher" was one
+    old = ("| role | model | parameters | epochs | test top-1 | CPU hours | trained on |\n"
+           "|---|---|---|---|---|---|---|\n| ViT student | `vit-tiny-cifar10` | old |\n")
     readme.write_text(f"# Title\n\nBefore.\n\n{old}\nAfter.\n")
     assert report_main(["--readme", str(readme)]) == 0
     assert readme.read_text() == f"# Title\n\nBefore.\n\n{trainlog.table(trainlog.embedded())}\nAfter.\n"

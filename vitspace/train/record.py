@@ -101,6 +101,8 @@ class Trained:
     cpu_measured: bool
     machines: list[str]
     curve: list[tuple[int, float]]   # (epoch, test top-1) as logged during training
+    teacher: str | None = None       # the teacher its last logged agreement is with (a ViT's: the reference)
+    teacher_agree: float | None = None  # top-1 agreement of its distillation head (a ViT's one head) with it
 
     @classmethod
     def from_json(cls, meta: dict) -> Trained:
@@ -114,12 +116,15 @@ class Trained:
         history = meta.get("history") or []
         ps = parts(history, threads)
         evaluated = meta.get("evaluate") or {}
+        agreed = [h for h in history if "teacher_agree" in h]
         return cls(model=meta["model"], role=ROLES.get(get_spec(meta["model"]).family, "model"),
                    params=meta["params"], epochs=len(history), top1=evaluated.get("top1"),
                    test_images=evaluated.get("n"), cpu_hours=round(sum(p.cpu_hours for p in ps), 2),
                    cpu_measured=all(p.cpu_measured for p in ps),
                    machines=list(dict.fromkeys(p.machine or "not logged" for p in ps)),
-                   curve=[(h["epoch"], h["test_acc"]) for h in history if "test_acc" in h])
+                   curve=[(h["epoch"], h["test_acc"]) for h in history if "test_acc" in h],
+                   teacher=(meta.get("train_config") or {}).get("teacher_model") if agreed else None,
+                   teacher_agree=agreed[-1]["teacher_agree"] if agreed else None)
 
 
 def embedded(weights: str | Path = WEIGHTS_DIR) -> list[Trained]:
@@ -138,17 +143,26 @@ def embedded(weights: str | Path = WEIGHTS_DIR) -> list[Trained]:
     return sorted(found, key=lambda t: rank.get(t.role, len(rank)))
 
 
-HEADER = "| role | model | parameters | epochs | test top-1 | CPU hours | trained on |"
+HEADER = "| role | model | parameters | epochs | test top-1 | agrees with the teacher | CPU hours | trained on |"
+_HEADER_START = "| role | model |"  # also finds the table an older HEADER wrote, to replace it
+
+
+def _agreement(t: Trained) -> str:
+    """A student's last logged top-1 agreement with its teacher on the test images ("" for a teacher)."""
+    if t.role == "teacher":
+        return ""
+    return f"{t.teacher_agree:.2%} (`{t.teacher}`)" if t.teacher_agree is not None else "not logged"
 
 
 def table(models: list[Trained]) -> str:
-    """A Markdown table of `models`, one row each: role, model, parameters, epochs, top-1, CPU hours, machines."""
-    rows = [HEADER, "|---|---|---|---|---|---|---|"]
+    """A Markdown table of `models`, one row each: role, model, parameters, epochs, top-1, agreement with the
+    teacher (the distillation head's; a ViT's one head as the reference), CPU hours, machines."""
+    rows = [HEADER, "|---|---|---|---|---|---|---|---|"]
     for t in models:
         top1 = f"{t.top1:.2%} ({t.test_images:,} images)" if t.top1 is not None else "not evaluated"
         hours = f"{t.cpu_hours:.1f}" if t.cpu_measured else f"{t.cpu_hours:.1f} (wall clock x threads)"
-        rows.append(f"| {t.role} | `{t.model}` | {t.params / 1e6:.2f} M | {t.epochs} | {top1} | {hours} "
-                    f"| {'; '.join(t.machines)} |")
+        rows.append(f"| {t.role} | `{t.model}` | {t.params / 1e6:.2f} M | {t.epochs} | {top1} | {_agreement(t)} "
+                    f"| {hours} | {'; '.join(t.machines)} |")
     return "\n".join(rows) + "\n"
 
 
@@ -160,9 +174,9 @@ def replace_table(text: str, new: str) -> str:
     """
     lines = text.splitlines(keepends=True)
     try:
-        start = next(i for i, line in enumerate(lines) if line.rstrip("\n") == HEADER)
+        start = next(i for i, line in enumerate(lines) if line.startswith(_HEADER_START))
     except StopIteration:
-        raise ValueError(f"no table starting with {HEADER!r}") from None
+        raise ValueError(f"no table starting with {_HEADER_START!r}") from None
     end = next((i for i in range(start, len(lines)) if not lines[i].startswith("|")), len(lines))
     return "".join(lines[:start]) + new + "".join(lines[end:])
 
