@@ -59,6 +59,26 @@ def test_the_table_gives_each_students_last_logged_agreement_with_its_teacher():
     assert "| not logged |" in trainlog.table([unlogged])
 
 
+def test_the_deit_students_imitation_of_its_teacher_is_told_against_the_vits(tmp_path):
+    def write(name, agree, teacher="airbench-cifar10"):
+        history = [_epoch(1, test_acc=0.5), _epoch(2, test_acc=0.6, **({"teacher_agree": agree} if agree else {}))]
+        meta = {"model": name, "params": 2_933_543, "evaluate": {"top1": 0.6, "n": 8000},
+                "train_config": {"teacher_model": teacher}, "history": history}
+        (tmp_path / f"{name}.json").write_text(json.dumps(meta))
+
+    write("deit-tiny-cifar10", 0.8125)
+    assert trainlog.imitation("deit-tiny-cifar10", tmp_path) == (
+        "its distillation head agrees with its teacher `airbench-cifar10` on 81.2% of the CIFAR-10 test images")
+    write("vit-tiny-cifar10", 0.75)
+    assert trainlog.imitation("deit-tiny-cifar10", tmp_path).endswith(
+        ", the ViT student, which never saw the teacher, on 75.0%")
+    write("vit-tiny-cifar10", 0.75, teacher="resnet9-cifar10")  # another teacher: no reference
+    assert "ViT" not in trainlog.imitation("deit-tiny-cifar10", tmp_path)
+    assert trainlog.imitation("vit-tiny-cifar10", tmp_path) == trainlog.imitation("someone/vit", tmp_path) == ""
+    write("deit-tiny-cifar10", None)
+    assert trainlog.imitation("deit-tiny-cifar10", tmp_path) == ""
+
+
 def test_readme_shows_the_table_and_the_curves_of_the_committed_weights(tmp_path):
     models = trainlog.embedded()
     assert [t.role for t in models] == ["teacher", "ViT student", "DeiT student"]

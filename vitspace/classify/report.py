@@ -2,6 +2,7 @@
 from collections.abc import Sequence
 
 from ..models.resolve import resolve
+from ..train.record import imitation
 from .classifier import Comparison, Prediction
 
 __all__ = ["HEADER", "SHARED_BATCH", "confidences", "answers_table", "about_models", "summary"]
@@ -22,8 +23,10 @@ def answers_table(predictions: Sequence[Prediction]) -> str:
 
 
 def about_models(models: Sequence[str]) -> str:
-    """A bullet per registry model, each named once: its description (a DeiT student names its teacher)."""
-    return "\n".join(f"- **{m}**: {resolve(m).description}" for m in dict.fromkeys(models))
+    """A bullet per registry model, each named once: its description (a DeiT student names its teacher, and says
+    how far its distillation head follows it against the ViT's agreement, where its training logged it)."""
+    return "\n".join(f"- **{m}**: {'; '.join(filter(None, [resolve(m).description, imitation(m)]))}"
+                     for m in dict.fromkeys(models))
 
 
 def summary(c: Comparison, fast_notes: Sequence[str] = (), models: Sequence[str] = ()) -> str:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from ..models.registry import WEIGHTS_DIR, get_spec, list_models
 
-__all__ = ["CURVES", "CURVES_FILE", "GOAL", "HEADER", "Part", "Trained", "draw", "embedded", "parts", "replace_table",
-           "summary", "table"]
+__all__ = ["CURVES", "CURVES_FILE", "GOAL", "HEADER", "Part", "Trained", "draw", "embedded", "imitation", "parts",
+           "replace_table", "summary", "table"]
 
 CURVES_FILE = "training-curves.png"
 CURVES = Path(__file__).resolve().parents[2] / "docs" / CURVES_FILE
@@ -141,6 +141,25 @@ def embedded(weights: str | Path = WEIGHTS_DIR) -> list[Trained]:
             found.append(Trained.from_json(json.loads(path.read_text())))
     rank = {role: i for i, role in enumerate(ROLES.values())}
     return sorted(found, key=lambda t: rank.get(t.role, len(rank)))
+
+
+def imitation(name: str, weights: str | Path = WEIGHTS_DIR) -> str:
+    """A sentence on how far an embedded DeiT student's distillation head follows its teacher, against the ViT
+    twin that never saw the teacher ("" for another model, or where the training did not log it).
+
+    Args:
+        name: a registry name.
+        weights: the folder of <model>.json files (default: the package's).
+    """
+    models = embedded(weights)
+    deit = next((t for t in models if t.model == name and t.role == "DeiT student"), None)
+    if deit is None or deit.teacher_agree is None:
+        return ""
+    text = (f"its distillation head agrees with its teacher `{deit.teacher}` on {deit.teacher_agree:.1%} of the "
+            "CIFAR-10 test images")
+    vit = next((t for t in models if t.role == "ViT student" and t.teacher == deit.teacher
+                and t.teacher_agree is not None), None)
+    return text + (f", the ViT student, which never saw the teacher, on {vit.teacher_agree:.1%}" if vit else "")
 
 
 HEADER = "| role | model | parameters | epochs | test top-1 | agrees with the teacher | CPU hours | trained on |"
