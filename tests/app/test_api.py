@@ -14,8 +14,10 @@ from support.hubcache import PETS, save_user_model
 
 from vitspace.data.folders import CIFAR10_CLASSES
 from vitspace.models.hf import imagenet_labels
+from vitspace.models.registry import get_spec
 
 PAIR = ("vit-tiny-cifar10", "deit-tiny-cifar10")
+TEACHER = get_spec("deit-tiny-cifar10").teacher
 PETS_VIT, TIMM_DEIT = "someone/vit-pets-384", "timm/deit_tiny_distilled_patch16_224.fb_in1k"  # in hub_app's cache
 
 
@@ -53,7 +55,7 @@ def test_api_labels_each_example_right_with_the_embedded_pair(client, name):
     result = _classify(client, EXAMPLES / f"{name}.jpg")
     assert _assert_answer(result) == (name, name)
     assert "- **deit-tiny-cifar10**: DeiT student (class + distillation token) distilled on CIFAR-10 from " \
-           "resnet9-cifar10" in result[2], "the DeiT says which teacher it learned from"
+           f"{TEACHER}" in result[2], "the DeiT says which teacher it learned from"
 
 
 def test_api_shows_attention_maps_and_deits_two_heads(client):
@@ -64,7 +66,7 @@ def test_api_shows_attention_maps_and_deits_two_heads(client):
             assert min(im.size) >= 256  # a 32-pixel image drawn at display size
     vit, deit = heads.split("**deit-tiny-cifar10**")  # a block per model: its heads, its answer, its teacher
     assert vit.startswith("**vit-tiny-cifar10**") and "| **answer** | ship" in vit and "head" not in vit
-    assert "| class head | ship" in deit and "| distillation head |" in deit and "| teacher resnet9-cifar10" in deit
+    assert "| class head | ship" in deit and "| distillation head |" in deit and f"| teacher {TEACHER}" in deit
     assert "The class and distillation heads agree" in deit or "The class and distillation heads disagree" in deit
 
 

@@ -16,6 +16,7 @@ from vitspace.classify.batching import Batcher
 from vitspace.classify.classifier import batched_logits, get_classifier, on_inference_thread
 from vitspace.data.images import ImageError, load_image
 from vitspace.explain import explanation as vx
+from vitspace.models.registry import get_spec
 
 sys.path.insert(0, str(ROOT / "benchmarks"))
 import load  # noqa: E402
@@ -117,7 +118,8 @@ def test_a_crowd_with_bad_uploads_gets_the_answers_each_gets_alone(app_url, tmp_
         for shared, single in zip(_scores(answer), _scores(alone[answer.image])):
             assert shared.keys() == single.keys()
             assert all(abs(shared[k] - single[k]) <= 1e-4 for k in shared)
-        assert answer.labels[3] and answer.labels[4] and "teacher resnet9-cifar10" in answer.labels[5]  # maps, heads
+        teacher = get_spec("deit-tiny-cifar10").teacher
+        assert answer.labels[3] and answer.labels[4] and f"teacher {teacher}" in answer.labels[5]  # maps, heads
     batches = [int(n) for a in crowd if a.labels for n in re.findall(r"ms \| (\d+) \|", a.labels[2])]
     assert len(batches) == 2 * (len(images) - 12) and max(batches) > 1  # 12 clients at once: forwards were shared
 

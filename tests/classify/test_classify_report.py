@@ -1,6 +1,8 @@
 """The Classify tab's text, built without Gradio: confidences for a label widget and the Markdown summary."""
 from vitspace.classify.classifier import Comparison, Prediction
 from vitspace.classify.report import SHARED_BATCH, answers_table, confidences, summary
+from vitspace.models.registry import get_spec
+from vitspace.train.record import imitation
 
 VIT = Prediction("vit-tiny-cifar10", [("ship", 0.9123), ("airplane", 0.05)], 12.345)
 DEIT = Prediction("deit-tiny-cifar10", [("ship", 0.8), ("truck", 0.1)], 15.0)
@@ -31,7 +33,9 @@ def test_summary_ends_with_what_each_model_is_once():
     assert text.endswith(
         "| deit-tiny-cifar10 | ship | 80.0% | 15.0 ms | 1 |\n\n"
         "- **vit-tiny-cifar10**: ViT student (class token only) trained on CIFAR-10 without a teacher\n"
-        "- **deit-tiny-cifar10**: DeiT student (class + distillation token) distilled on CIFAR-10 from resnet9-cifar10")
+        f"- **deit-tiny-cifar10**: {get_spec('deit-tiny-cifar10').description}"
+        + (f"; {imitation('deit-tiny-cifar10')}" if imitation("deit-tiny-cifar10") else ""))
+    assert "DeiT student (class + distillation token) distilled on CIFAR-10 from" in text
 
 
 def test_answers_table_has_a_header_and_a_row_per_model():
