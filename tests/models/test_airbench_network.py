@@ -46,7 +46,7 @@ def test_state_dict_keeps_the_names_of_the_first_runs_checkpoints():
     assert frozen == ["whiten.weight", *(f"layers.{i}.norm{j}.weight" for i in range(3) for j in (1, 2))]
 
 
-def test_registered_as_an_embedded_teacher_without_weights_yet():
+def test_registered_as_an_embedded_teacher_and_available_once_installed():
     spec = vs.get_spec("airbench-cifar10")
     assert spec.family == "cnn" and spec.source == "embedded" and spec.input_size == 32 and len(spec.labels) == 10
     a = vs.create_model("airbench-cifar10", pretrained=False).state_dict()
@@ -57,3 +57,6 @@ def test_registered_as_an_embedded_teacher_without_weights_yet():
         assert weights_origin(spec) == "unavailable" and not vs.model_info("airbench-cifar10").available
         with pytest.raises(vs.WeightsUnavailableError, match="airbench-cifar10"):
             vs.create_model("airbench-cifar10")
+    else:  # its accuracy: tests/train/test_train.py::test_committed_weights_match_their_reported_accuracy
+        assert weights_origin(spec) == "embedded" and vs.model_info("airbench-cifar10").available
+        assert vs.create_model("airbench-cifar10").state_dict().keys() == a.keys()

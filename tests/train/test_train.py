@@ -30,7 +30,7 @@ from vitspace.util.cli import parse_config
 from vitspace.util.cpuinfo import CpuInfo, machine_class, native_bf16, parse_cpuinfo
 
 CIFAR_FIXTURE = FIXTURES / "cifar10-test"   # 100 test images per class
-EMBEDDED = ["vit-tiny-cifar10", "deit-tiny-cifar10", "resnet9-cifar10"]
+EMBEDDED = ["vit-tiny-cifar10", "deit-tiny-cifar10", "resnet9-cifar10", "airbench-cifar10"]
 
 
 class Fixed(torch.nn.Module):

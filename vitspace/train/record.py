@@ -216,9 +216,11 @@ def draw(models: list[Trained], path: str | Path) -> Path:
     import matplotlib.ticker
 
     fig, ax = plt.subplots(figsize=(6.4, 3.8), dpi=110)
+    teacher_lines = iter([("0.35", "--"), ("tab:green", "-."), ("0.6", ":")])
     for t in models:
         if t.role == "teacher" and t.top1 is not None:
-            ax.axhline(t.top1 * 100, color="0.35", ls="--", lw=1, label=f"teacher {t.model}: {t.top1:.1%}")
+            color, ls = next(teacher_lines, ("0.6", ":"))
+            ax.axhline(t.top1 * 100, color=color, ls=ls, lw=1, label=f"teacher {t.model}: {t.top1:.1%}")
         elif t.curve:
             epochs, accs = zip(*t.curve)
             ax.plot(epochs, [a * 100 for a in accs], marker="o", ms=3, lw=1.6,
