@@ -33,7 +33,7 @@ def config(**kw) -> vb.BenchConfig:
 
 @pytest.fixture
 def counting(monkeypatch):
-    """A variant whose first `slow` calls take 80 ms (warm-up), then run the model; counts its timed calls."""
+    """A variant whose first `slow` calls take 400 ms (warm-up), then run the model; counts its timed calls."""
     state = {"calls": 0, "slow": 3, "prepared": 0}
 
     def prepare(ctx):
@@ -42,7 +42,7 @@ def counting(monkeypatch):
         def run(x):
             state["calls"] += 1
             if state["calls"] <= state["slow"]:
-                time.sleep(0.08)
+                time.sleep(0.4)  # far above a forward of the tiny model, even on a busy machine
             return ctx.model(x)
         return run
     variant = BenchVariant("counting", "test", False, prepare, torch_ops=False)
@@ -74,7 +74,7 @@ def test_bench_reports_percentiles_of_the_timed_calls_only(counting):
         assert 0 < r.p50_ms <= r.p90_ms and r.mean_ms > 0
         assert r.images_per_s == pytest.approx(r.batch * 1000 / r.mean_ms, rel=0.01)
     # the probe's agreement check makes the first calls, and they are the slow ones: none is timed either way
-    assert rows["counting", 1].p50_ms < 60 and rows["counting", 1].agreement == 1.0
+    assert rows["counting", 1].p50_ms < 400 and rows["counting", 1].agreement == 1.0
     assert report.machine["threads"] >= 1 and report.machine["quantized_engine"] in ("x86", "onednn", "fbgemm")
 
 
