@@ -1,13 +1,16 @@
 """A comparison for people: each model's confidences, and a Markdown table of the models' answers."""
+import functools
 from collections.abc import Sequence
 
 from ..models.resolve import resolve
-from ..train.record import imitation
+from ..train import record
 from .classifier import Comparison, Prediction
 
 __all__ = ["HEADER", "SHARED_BATCH", "confidences", "answers_table", "about_models", "summary"]
 
 HEADER = "| model | top-1 | probability | latency | images in the batch |\n|---|---|---|---|---|"
+# what a model's training logged reads its weights' JSONs: once a process, not on every request
+imitation = functools.lru_cache(maxsize=64)(record.imitation)
 SHARED_BATCH = "Images sent at the same time share a forward pass; its latency is the whole batch's."
 
 
