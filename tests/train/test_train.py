@@ -182,9 +182,14 @@ def test_each_epoch_logs_how_far_the_student_imitates_its_teacher(tiny_data, tmp
     x = (test.images.float() / 255 - torch.tensor(CIFAR10_MEAN).view(1, 3, 1, 1)) / torch.tensor(
         CIFAR10_STD).view(1, 3, 1, 1)
     with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=ckpt["config"]["bf16"]):
-        agree = (student.eval()(x).argmax(1) == teacher.eval()(x).argmax(1)).float().mean().item()
+        said, taught = student.eval()(x).argmax(1), teacher.eval()(x).argmax(1)
+    agree = (said == taught).float().mean().item()
+    wrong = taught != test.labels  # the teacher's mistakes: does the student give the same wrong answer?
+    shared = (said[wrong] == taught[wrong]).float().mean().item() if wrong.any() else 0.0
     if model.startswith("vit"):
         assert record["teacher_agree"] == pytest.approx(agree, abs=1 / 32 + 1e-6)
+        assert record["teacher_mistakes_shared"] == pytest.approx(shared, abs=1 / max(int(wrong.sum()), 1) + 1e-6)
+    assert 0 <= record["teacher_mistakes_shared"] <= 1
     assert metrics["test_images"] == 32
 
 

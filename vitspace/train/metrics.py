@@ -58,23 +58,29 @@ def teacher_agreement(model: torch.nn.Module, teacher_logits: torch.Tensor, ds: 
     Returns:
         `teacher_agree`: the distillation head's top-1 agreement with the teacher; `teacher_kl`: its KL
         divergence from the teacher's distribution (tau 1, per image); `cls_teacher_agree`: the class head's
-        agreement.
+        agreement; `teacher_mistakes_shared`: on the images the teacher gets wrong, how often the distillation
+        head gives the teacher's wrong answer (imitation beyond what the labels teach; 0 when the teacher
+        makes no mistake).
     """
     was_training = model.training
     model.eval()
-    cls_agree = dist_agree = kl = 0.0
+    cls_agree = dist_agree = kl = mistakes = shared = 0.0
     for i in range(0, len(ds), batch_size):
         x = normalize(ds.images[i:i + batch_size].float())
-        t = teacher_logits[i:i + batch_size]
+        t = teacher_logits[i:i + batch_size].argmax(1)
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
             cls, dist = (h.float() for h in _heads(model, x))
-        cls_agree += (cls.argmax(1) == t.argmax(1)).sum().item()
-        dist_agree += (dist.argmax(1) == t.argmax(1)).sum().item()
-        kl += torch.nn.functional.kl_div(dist.log_softmax(1), t.log_softmax(1), reduction="sum",
-                                         log_target=True).item()
+        cls_agree += (cls.argmax(1) == t).sum().item()
+        dist_agree += (dist.argmax(1) == t).sum().item()
+        kl += torch.nn.functional.kl_div(dist.log_softmax(1), teacher_logits[i:i + batch_size].log_softmax(1),
+                                         reduction="sum", log_target=True).item()
+        wrong = t != ds.labels[i:i + batch_size]
+        mistakes += wrong.sum().item()
+        shared += (dist.argmax(1)[wrong] == t[wrong]).sum().item()
     model.train(was_training)
     n = len(ds)
-    return {"teacher_agree": dist_agree / n, "teacher_kl": kl / n, "cls_teacher_agree": cls_agree / n}
+    return {"teacher_agree": dist_agree / n, "teacher_kl": kl / n, "cls_teacher_agree": cls_agree / n,
+            "teacher_mistakes_shared": shared / mistakes if mistakes else 0.0}
 
 
 @torch.no_grad()
