@@ -3,10 +3,10 @@
     python benchmarks/teacher_imitation.py --data DIR [--teacher resnet9-cifar10] [--students vit-tiny-cifar10 ...]
 
 The teacher runs as registered (the ResNet-9 with its flip test-time augmentation; a training epoch's log
-scores it without). Prints, per student, what each training epoch logs (`vitspace.train.metrics.teacher_agreement`): the
-distillation head's top-1 agreement with the teacher (a ViT's one head: the reference), its KL to the
-teacher, the class head's agreement, and on the images the teacher gets wrong, how often the student gives
-the teacher's wrong answer.
+scores it without). Prints, per student, what each training epoch logs
+(`vitspace.train.metrics.teacher_agreement`): the distillation head's top-1 agreement with the teacher (a
+ViT's one head: the reference), its KL to the teacher, the class head's agreement, and on the images the
+teacher gets wrong, how often the student gives the teacher's wrong answer.
 """
 import argparse
 import json

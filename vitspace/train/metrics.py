@@ -67,16 +67,18 @@ def teacher_agreement(model: torch.nn.Module, teacher_logits: torch.Tensor, ds: 
     cls_agree = dist_agree = kl = mistakes = shared = 0.0
     for i in range(0, len(ds), batch_size):
         x = normalize(ds.images[i:i + batch_size].float())
-        t = teacher_logits[i:i + batch_size].argmax(1)
+        taught = teacher_logits[i:i + batch_size]
+        t = taught.argmax(1)
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
             cls, dist = (h.float() for h in _heads(model, x))
+        said = dist.argmax(1)
         cls_agree += (cls.argmax(1) == t).sum().item()
-        dist_agree += (dist.argmax(1) == t).sum().item()
-        kl += torch.nn.functional.kl_div(dist.log_softmax(1), teacher_logits[i:i + batch_size].log_softmax(1),
-                                         reduction="sum", log_target=True).item()
+        dist_agree += (said == t).sum().item()
+        kl += torch.nn.functional.kl_div(dist.log_softmax(1), taught.log_softmax(1), reduction="sum",
+                                         log_target=True).item()
         wrong = t != ds.labels[i:i + batch_size]
         mistakes += wrong.sum().item()
-        shared += (dist.argmax(1)[wrong] == t[wrong]).sum().item()
+        shared += (said[wrong] == t[wrong]).sum().item()
     model.train(was_training)
     n = len(ds)
     return {"teacher_agree": dist_agree / n, "teacher_kl": kl / n, "cls_teacher_agree": cls_agree / n,
