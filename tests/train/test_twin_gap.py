@@ -36,5 +36,6 @@ def test_the_paired_counts_agree_with_each_models_accuracy(tmp_path, capsys):
         assert out[f"top1 {name}"] == pytest.approx(measured.top1 * 100, abs=0.11)
         assert out["both right"] + out[f"only {name}"] == round(measured.top1 * 1000)
     lead = (out[f"only {pair[1]}"] - out[f"only {pair[0]}"]) / 10
-    assert out["lead (points)"] == pytest.approx(lead) == pytest.approx(out[f"top1 {pair[1]}"] - out[f"top1 {pair[0]}"])
+    assert out["lead (points)"] == pytest.approx(lead)
+    assert lead == pytest.approx(out[f"top1 {pair[1]}"] - out[f"top1 {pair[0]}"], abs=1e-9)
     assert 0 < out["p (McNemar, exact)"] <= 1
