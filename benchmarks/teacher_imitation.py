@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from vitspace.data.folders import load_split  # noqa: E402
 from vitspace.models.factory import create_model  # noqa: E402
-from vitspace.train.metrics import teacher_agreement, teacher_logits  # noqa: E402
+from vitspace.train.metrics import logits_of, teacher_agreement  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     test = load_split(args.data, "test")
     with torch.no_grad():
-        taught = teacher_logits(create_model(args.teacher, pretrained=True).eval(), test)
+        taught = logits_of(create_model(args.teacher, pretrained=True).eval(), test)
     print(json.dumps({"teacher": args.teacher, "images": len(test),
                       "teacher_mistakes": int((taught.argmax(1) != test.labels).sum())}))
     for name in args.students:

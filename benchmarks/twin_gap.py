@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from vitspace.data.folders import load_split  # noqa: E402
 from vitspace.models.factory import create_model  # noqa: E402
-from vitspace.train.metrics import teacher_logits  # noqa: E402
+from vitspace.train.metrics import logits_of  # noqa: E402
 
 
 def mcnemar_exact(only_first: int, only_second: int) -> float:
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     test = load_split(args.data, "test")
     with torch.no_grad():  # the students' logits, as the classifier's top-1 (the DeiT's two heads averaged)
-        right = [teacher_logits(create_model(name, pretrained=True).float().eval(), test).argmax(1) == test.labels
+        right = [logits_of(create_model(name, pretrained=True).float().eval(), test).argmax(1) == test.labels
                  for name in args.pair]
     only_base, only_challenger = int((right[0] & ~right[1]).sum()), int((right[1] & ~right[0]).sum())
     print(json.dumps({"images": len(test)} | {f"top1 {name}": round(r.float().mean().item() * 100, 2)

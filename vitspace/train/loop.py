@@ -17,7 +17,7 @@ from .checkpoint import CHECKPOINT, resume, save_checkpoint
 from .clock import PauseClock
 from .config import TrainConfig, end_epoch
 from .inputs import load_data, normalize, steps_per_epoch
-from .metrics import evaluate_tensors, teacher_agreement, teacher_logits
+from .metrics import evaluate_tensors, logits_of, teacher_agreement
 from .record import summary
 from .setup import Learner, Placement, build_learner, lr_at, prepare, wrap
 from .weights import save_weights
@@ -170,7 +170,7 @@ def train(cfg: TrainConfig) -> dict:
     train_ds, test_ds = load_data(cfg, place.device)
     steps = steps_per_epoch(cfg, train_ds)
     learner = build_learner(cfg, place.device)
-    teacher_test = teacher_logits(learner.teacher, test_ds) if learner.teacher is not None else None
+    teacher_test = logits_of(learner.teacher, test_ds) if learner.teacher is not None else None
     start_epoch, history = _resume(cfg, learner, place.rank)
     forward = wrap(learner.model, cfg, place)  # checkpoints save learner.model: no _orig_mod. in their keys
     if place.rank == 0:

@@ -5,7 +5,7 @@ import torch
 from ..data.folders import TensorDataset
 from .inputs import normalize
 
-__all__ = ["evaluate_tensors", "teacher_agreement", "teacher_logits"]
+__all__ = ["evaluate_tensors", "logits_of", "teacher_agreement"]
 
 
 @torch.no_grad()
@@ -50,7 +50,7 @@ def teacher_agreement(model: torch.nn.Module, teacher_logits: torch.Tensor, ds: 
 
     Args:
         model: the student; its train or eval mode is restored afterwards.
-        teacher_logits: the teacher's logits on `ds` (`teacher_logits()`), (N, classes).
+        teacher_logits: the teacher's logits on `ds` (`logits_of(teacher, ds)`), (N, classes).
         ds: uint8 images, on the model's device.
         batch_size: images per forward pass.
         bf16: autocast to bf16, as the run trained.
@@ -86,7 +86,7 @@ def teacher_agreement(model: torch.nn.Module, teacher_logits: torch.Tensor, ds: 
 
 
 @torch.no_grad()
-def teacher_logits(teacher: torch.nn.Module, ds: TensorDataset, batch_size: int = 500) -> torch.Tensor:
-    """The teacher's float logits on every image of `ds`, (N, classes): computed once per run."""
-    return torch.cat([teacher(normalize(ds.images[i:i + batch_size].float())).float()
+def logits_of(model: torch.nn.Module, ds: TensorDataset, batch_size: int = 500) -> torch.Tensor:
+    """A model's float logits on every image of `ds`, (N, classes): the teacher's are computed once per run."""
+    return torch.cat([model(normalize(ds.images[i:i + batch_size].float())).float()
                       for i in range(0, len(ds), batch_size)])
