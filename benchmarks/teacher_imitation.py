@@ -13,8 +13,6 @@ import json
 import sys
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from vitspace.data.folders import load_split  # noqa: E402
@@ -29,8 +27,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--students", nargs="+", default=["vit-tiny-cifar10", "deit-tiny-cifar10"])
     args = parser.parse_args(argv)
     test = load_split(args.data, "test")
-    with torch.no_grad():
-        taught = logits_of(create_model(args.teacher, pretrained=True).eval(), test)
+    taught = logits_of(create_model(args.teacher, pretrained=True).eval(), test)
     print(json.dumps({"teacher": args.teacher, "images": len(test),
                       "teacher_mistakes": int((taught.argmax(1) != test.labels).sum())}))
     for name in args.students:

@@ -12,8 +12,6 @@ import math
 import sys
 from pathlib import Path
 
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from vitspace.data.folders import load_split  # noqa: E402
@@ -37,9 +35,9 @@ def main(argv: list[str] | None = None) -> None:
                         metavar=("BASELINE", "CHALLENGER"))
     args = parser.parse_args(argv)
     test = load_split(args.data, "test")
-    with torch.no_grad():  # the students' logits, as the classifier's top-1 (the DeiT's two heads averaged)
-        right = [logits_of(create_model(name, pretrained=True).float().eval(), test).argmax(1) == test.labels
-                 for name in args.pair]
+    # the students' top-1 as the classifier gives it (the DeiT's two heads averaged)
+    right = [logits_of(create_model(name, pretrained=True).float().eval(), test).argmax(1) == test.labels
+             for name in args.pair]
     only_base, only_challenger = int((right[0] & ~right[1]).sum()), int((right[1] & ~right[0]).sum())
     print(json.dumps({"images": len(test)} | {f"top1 {name}": round(r.float().mean().item() * 100, 2)
                                               for name, r in zip(args.pair, right)}

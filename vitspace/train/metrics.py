@@ -8,7 +8,6 @@ from .inputs import normalize
 __all__ = ["evaluate_tensors", "logits_of", "teacher_agreement"]
 
 
-@torch.no_grad()
 def evaluate_tensors(model: torch.nn.Module, ds: TensorDataset, batch_size: int = 500, bf16: bool = True) -> float:
     """Top-1 accuracy of a CIFAR-normalised model on an in-memory data set.
 
@@ -22,15 +21,9 @@ def evaluate_tensors(model: torch.nn.Module, ds: TensorDataset, batch_size: int 
         The fraction of `ds` whose label is the model's argmax.
     """
     was_training = model.training
-    model.eval()
-    correct = 0
-    for i in range(0, len(ds), batch_size):
-        x = normalize(ds.images[i:i + batch_size].float())
-        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
-            logits = model(x)
-        correct += (logits.argmax(1) == ds.labels[i:i + batch_size]).sum().item()
+    predicted = logits_of(model.eval(), ds, batch_size, bf16).argmax(1)
     model.train(was_training)
-    return correct / len(ds)
+    return (predicted == ds.labels).sum().item() / len(ds)
 
 
 @torch.no_grad()
@@ -86,7 +79,12 @@ def teacher_agreement(model: torch.nn.Module, teacher_logits: torch.Tensor, ds: 
 
 
 @torch.no_grad()
-def logits_of(model: torch.nn.Module, ds: TensorDataset, batch_size: int = 500) -> torch.Tensor:
-    """A model's float logits on every image of `ds`, (N, classes): the teacher's are computed once per run."""
-    return torch.cat([model(normalize(ds.images[i:i + batch_size].float())).float()
-                      for i in range(0, len(ds), batch_size)])
+def logits_of(model: torch.nn.Module, ds: TensorDataset, batch_size: int = 500, bf16: bool = False) -> torch.Tensor:
+    """A model's float logits on every image of `ds`, (N, classes), in the mode it is in: the teacher's are
+    computed once per run; `bf16` autocasts, as a run that trained in bf16 evaluates."""
+    out = []
+    for i in range(0, len(ds), batch_size):
+        x = normalize(ds.images[i:i + batch_size].float())
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
+            out.append(model(x).float())
+    return torch.cat(out)
