@@ -50,7 +50,9 @@ fi
 "$py" -m vitspace.train --model resnet9-cifar10 "${data[@]}" --out "$runs/teacher" "${teacher[@]}" --resume
 vit=("$py" -m vitspace.train --model vit-tiny-cifar10 "${data[@]}" --out "$runs/vit" "${student[@]}" --resume)
 deit=("$py" -m vitspace.train --model deit-tiny-cifar10 "${data[@]}" --out "$runs/deit" "${student[@]}" --resume
-      --teacher "$runs/teacher/model.safetensors" --distillation soft --tau 3)  # benchmarks/stem_distill.sh
+      --teacher "$runs/teacher/model.safetensors" --distillation soft --tau 3 --kd-reduction batchmean)
+# soft at tau 3: benchmarks/stem_distill.sh; the KL per image: what made the embedded DeiT's distillation
+# head follow the teacher further than the ViT (epochs 30-35, docs/benchmarks.md)
 if [ "${PARALLEL:-1}" = 1 ]; then
     "${vit[@]}" & vit_pid=$!
     trap 'kill "$vit_pid" 2>/dev/null || true' EXIT  # never leave it running if DeiT fails

@@ -416,7 +416,8 @@ def test_gpu_script_runs_tiny_on_the_cpu_and_leaves_the_weights_alone(tiny_data,
         assert installed["evaluate"]["n"] == 100 and installed["evaluate"]["machine"] == machine_class()
         assert installed["metrics"]["machines"] == [meta["history"][0]["machine"]]
         assert (copied / f"{name}.safetensors").exists() and (copied / f"{name}.json").exists()
-    assert json.loads((runs / "deit" / "model.json").read_text())["train_config"]["distillation"] == "soft"
+    deit_config = json.loads((runs / "deit" / "model.json").read_text())["train_config"]
+    assert (deit_config["distillation"], deit_config["tau"], deit_config["kd_reduction"]) == ("soft", 3.0, "batchmean")
     assert (copied / "training-curves.png").read_bytes() == (runs / "installed" / "training-curves.png").read_bytes()
 
 
