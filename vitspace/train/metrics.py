@@ -1,5 +1,7 @@
 """What each epoch's evaluation measures on the in-memory test images: top-1, and how far the student
 imitates its teacher."""
+from collections.abc import Callable
+
 import torch
 
 from ..data.folders import TensorDataset
@@ -57,30 +59,22 @@ def teacher_agreement(model: torch.nn.Module, teacher_logits: torch.Tensor, ds: 
     """
     was_training = model.training
     model.eval()
-    cls_agree = dist_agree = kl = mistakes = shared = 0.0
-    for i in range(0, len(ds), batch_size):
-        x = normalize(ds.images[i:i + batch_size].float())
-        taught = teacher_logits[i:i + batch_size]
-        t = taught.argmax(1)
-        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=bf16):
-            cls, dist = (h.float() for h in _heads(model, x))
-        said = dist.argmax(1)
-        cls_agree += (cls.argmax(1) == t).sum().item()
-        dist_agree += (said == t).sum().item()
-        kl += torch.nn.functional.kl_div(dist.log_softmax(1), taught.log_softmax(1), reduction="sum",
-                                         log_target=True).item()
-        wrong = t != ds.labels[i:i + batch_size]
-        mistakes += wrong.sum().item()
-        shared += (said[wrong] == t[wrong]).sum().item()
+    heads = logits_of(lambda x: torch.stack(_heads(model, x), 1), ds, batch_size, bf16)  # (N, 2, classes)
     model.train(was_training)
-    n = len(ds)
+    cls, dist, t = heads[:, 0], heads[:, 1], teacher_logits.argmax(1)
+    said, wrong, n = dist.argmax(1), t != ds.labels, len(ds)
+    dist_agree, cls_agree = (said == t).sum().item(), (cls.argmax(1) == t).sum().item()
+    kl = torch.nn.functional.kl_div(dist.log_softmax(1), teacher_logits.log_softmax(1), reduction="sum",
+                                    log_target=True).item()
+    mistakes, shared = wrong.sum().item(), (said[wrong] == t[wrong]).sum().item()
     return {"teacher_agree": dist_agree / n, "teacher_kl": kl / n, "cls_teacher_agree": cls_agree / n,
             "teacher_mistakes_shared": shared / mistakes if mistakes else 0.0}
 
 
 @torch.no_grad()
-def logits_of(model: torch.nn.Module, ds: TensorDataset, batch_size: int = 500, bf16: bool = False) -> torch.Tensor:
-    """A model's float logits on every image of `ds`, (N, classes), in the mode it is in: the teacher's are
+def logits_of(model: Callable[[torch.Tensor], torch.Tensor], ds: TensorDataset, batch_size: int = 500,
+              bf16: bool = False) -> torch.Tensor:
+    """A model's (or any forward's) float logits on every image of `ds`, in the mode it is in: the teacher's are
     computed once per run; `bf16` autocasts, as a run that trained in bf16 evaluates."""
     out = []
     for i in range(0, len(ds), batch_size):
