@@ -40,8 +40,10 @@ def test_a_user_walks_every_tab(page, app_url, tmp_path):
         assert top_label(page, "label-a") == top_label(page, "label-b") == "airplane"
         teacher = vs.get_spec("deit-tiny-cifar10").teacher
         assert f"distilled on CIFAR-10 from {teacher}" in page.locator("#summary").inner_text()
-        for elem_id in ("map-a", "map-b"):  # both overlays, drawn at display size
-            assert page.locator(f"#{elem_id} img").first.evaluate("img => img.naturalWidth") >= 256
+        for elem_id in ("map-a", "map-b"):  # both overlays, drawn at display size, once the browser has them
+            overlay = page.locator(f"#{elem_id} img").first
+            page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=overlay.element_handle())
+            assert overlay.evaluate("img => img.naturalWidth") >= 256
         heads = page.locator("#heads").inner_text()
         assert "class head" in heads and "distillation head" in heads and f"teacher {teacher}" in heads
         assert "heads agree" in heads or "heads disagree" in heads
