@@ -5,6 +5,7 @@ from support.browser import (
     browser_page,
     download,
     file_link,
+    loaded_width,
     no_bare_error,
     open_app,
     screenshot_on_failure,
@@ -41,9 +42,7 @@ def test_a_user_walks_every_tab(page, app_url, tmp_path):
         teacher = vs.get_spec("deit-tiny-cifar10").teacher
         assert f"distilled on CIFAR-10 from {teacher}" in page.locator("#summary").inner_text()
         for elem_id in ("map-a", "map-b"):  # both overlays, drawn at display size, once the browser has them
-            overlay = page.locator(f"#{elem_id} img").first
-            page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=overlay.element_handle())
-            assert overlay.evaluate("img => img.naturalWidth") >= 256
+            assert loaded_width(page, page.locator(f"#{elem_id} img").first) >= 256
         heads = page.locator("#heads").inner_text()
         assert "class head" in heads and "distillation head" in heads and f"teacher {teacher}" in heads
         assert "heads agree" in heads or "heads disagree" in heads
@@ -79,7 +78,7 @@ def test_a_user_walks_every_tab(page, app_url, tmp_path):
         page.locator("#card-preview").get_by_text("int8-mobile.ptl").first.wait_for(timeout=60_000)
         curves = page.locator("#card-preview img[alt*='top-1 by epoch']").first  # served from the build folder
         curves.wait_for(timeout=30_000)
-        page.wait_for_function("img => img.complete && img.naturalWidth > 400", arg=curves.element_handle())
+        assert loaded_width(page, curves) > 400
         readme = download(page, file_link(page, "card-file", "README.md"), tmp_path / "README.md")
         png = download(page, file_link(page, "card-file", CURVES_FILE), tmp_path / CURVES_FILE)
         assert png.read_bytes() == CURVES.read_bytes(), "the figure the card links travels with it"

@@ -49,6 +49,12 @@ def download(page, locator, dest: Path) -> Path:
     return dest
 
 
+def loaded_width(page, image) -> int:
+    """The natural width of an <img> once the browser has loaded it (an image still loading reads 0)."""
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle())
+    return image.evaluate("img => img.naturalWidth")
+
+
 def file_link(page, elem_id: str, name: str):
     return page.locator(f"#{elem_id} tr:has(td[aria-label='{name}']) a").first
 
